@@ -1,0 +1,3 @@
+"""Top-level pytest configuration: load the harness's plugin for suites, benchmarks and unit tests."""
+
+pytest_plugins = ["harness.plugin"]

@@ -1,0 +1,1 @@
+"""Kernel test and benchmark harness: boots kernels in QEMU and runs container suites inside."""

@@ -1,0 +1,1 @@
+"""What runs inside the guest: the init that mounts, loads modules, runs pytest and reports back."""

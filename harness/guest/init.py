@@ -1,0 +1,136 @@
+"""The guest's PID 1: set up the system, run the suites (or one command, or a shell), report, power off."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+import termios
+import time
+import traceback
+import tty
+from pathlib import Path
+
+from .. import channel
+from . import sysfs
+
+RESULTS_PORT = "/dev/ttyS1"
+OUT = Path("/tmp/kharness")
+CONFIG_PARAM = "kharness.config="
+
+
+def say(message: str) -> None:
+    print(f"kharness-guest: {message}", flush=True)
+
+
+def read_config(cmdline: str) -> dict:
+    """The run's configuration, passed by the host as base64 JSON on the kernel command line."""
+    for word in cmdline.split():
+        if word.startswith(CONFIG_PARAM):
+            return json.loads(base64.urlsafe_b64decode(word[len(CONFIG_PARAM):]))
+    raise ValueError(f"no {CONFIG_PARAM} on the kernel command line; boot through `python -m harness`")
+
+
+def run_child(argv: list[str], env: dict, **kwargs) -> int:
+    """Spawn argv and wait for it as PID 1 must: reaping every orphan that is reparented to us."""
+    import subprocess
+    child = subprocess.Popen(argv, env=env, **kwargs)
+    while True:
+        pid, status = os.wait()
+        if pid == child.pid:
+            child.returncode = os.waitstatus_to_exitcode(status)
+            return child.returncode
+
+
+def pytest_argv(config: dict) -> list[str]:
+    forwarded = list(config.get("pytest_args", []))
+    # Default to the suites and benchmarks unless the caller named paths of the project.
+    names_paths = any(not a.startswith("-") and os.path.exists(a.split("::")[0]) for a in forwarded)
+    paths = [] if names_paths else [p for p in ("suites", "benchmarks") if os.path.isdir(p)]
+    return [
+        sys.executable, "-B", "-m", "pytest", *paths,
+        "-p", "pytest_benchmark.plugin",
+        f"--junitxml={OUT / 'junit.xml'}", "-o", f"junit_suite_name={config['kernel']}",
+        f"--benchmark-json={OUT / 'benchmark.json'}",
+        "-p", "no:cacheprovider",
+        *forwarded,
+    ]
+
+
+def guest_env(config: dict) -> dict:
+    env = dict(os.environ)
+    env.update({
+        "KHARNESS_GUEST": "1",
+        "KHARNESS_KERNEL": config["kernel"],
+        "KHARNESS_EXPECTED_RELEASE": config.get("release", ""),
+        # Third-party plugins load only when asked for: every import costs ~20x under TCG.
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "TERM": "dumb",
+    })
+    return env
+
+
+def send(files: dict[str, bytes], status: int) -> None:
+    """Write the results to the second serial port and wait until they are on the wire."""
+    fd = os.open(RESULTS_PORT, os.O_WRONLY | os.O_NOCTTY)
+    try:
+        tty.setraw(fd)
+        for name, data in files.items():
+            os.write(fd, channel.encode_file(name, data))
+        os.write(fd, channel.encode_exit(status))
+        termios.tcdrain(fd)
+    finally:
+        os.close(fd)
+
+
+def run(config: dict) -> tuple[dict[str, bytes], int]:
+    mode = config.get("mode", "run")
+    env = guest_env(config)
+    if mode == "run":
+        OUT.mkdir(parents=True, exist_ok=True)
+        status = run_child(pytest_argv(config), env)
+        files = {p.name: p.read_bytes() for p in OUT.iterdir() if p.is_file()}
+        return files, status
+    if mode == "exec":
+        import subprocess
+        with open("/tmp/stdout", "wb") as out, open("/tmp/stderr", "wb") as err:
+            try:
+                status = run_child(config["command"], env, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+            except OSError as exc:
+                err.write(f"kharness: cannot execute {config['command'][0]!r}: {exc.strerror}\n".encode())
+                status = 127
+        return {"stdout": Path("/tmp/stdout").read_bytes(), "stderr": Path("/tmp/stderr").read_bytes()}, status
+    if mode == "shell":
+        say("interactive shell; `exit` or Ctrl-D powers the guest off")
+        status = run_child(["/usr/bin/busybox", "setsid", "cttyhack", "/bin/sh", "-l"], env)
+        return {}, status
+    raise ValueError(f"unknown mode {mode!r}")
+
+
+def main() -> None:
+    status, files = 3, {}
+    try:
+        sysfs.mount_all()
+        config = read_config(Path("/proc/cmdline").read_text())
+        missing = sysfs.enable_controllers()
+        loaded = sysfs.load_modules()
+        uptime = Path("/proc/uptime").read_text().split()[0]
+        say(f"init ready at {uptime} s uptime; modules {','.join(loaded) or 'none'}"
+            + (f"; cgroup controllers missing: {','.join(missing)}" if missing else ""))
+        files, status = run(config)
+    except BaseException:  # PID 1 must never exit: report anything and power off cleanly
+        say("init failed:\n" + traceback.format_exc())
+        status = 3
+    try:
+        send(files, status)
+    except OSError as exc:
+        say(f"cannot send results over {RESULTS_PORT}: {exc}")
+    say(f"powering off, status {status}")
+    sysfs.power_off()
+    time.sleep(60)  # reboot(2) does not return on success
+
+
+if __name__ == "__main__":
+    main()

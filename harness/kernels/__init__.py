@@ -1,0 +1,1 @@
+"""Kernel specs, fetching Debian kernel packages, extracting vmlinuz and modules, caching."""

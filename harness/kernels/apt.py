@@ -1,0 +1,115 @@
+"""Download pinned Debian packages through the machine's apt, or a private apt state for other suites."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .spec import PackageRef
+
+SOURCES_DIR = Path("/etc/apt/sources.list.d")
+SOURCES_LIST = Path("/etc/apt/sources.list")
+KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+
+
+class FetchError(RuntimeError):
+    """A kernel package could not be downloaded or verified; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class AptSource:
+    """One configured Debian source: mirror URI and suite."""
+
+    uri: str
+    suite: str
+
+
+def configured_sources(sources_dir: Path = SOURCES_DIR, sources_list: Path = SOURCES_LIST) -> list[AptSource]:
+    """Every (URI, suite) pair of the machine's apt configuration, deb822 and one-line formats."""
+    found: list[AptSource] = []
+    files = sorted(sources_dir.glob("*.sources")) if sources_dir.is_dir() else []
+    for path in files:
+        for stanza in re.split(r"\n\s*\n", path.read_text()):
+            fields = dict(
+                (m.group(1).lower(), m.group(2).split())
+                for m in re.finditer(r"^([A-Za-z-]+):\s*(.*)$", stanza, re.M)
+            )
+            if "deb" not in fields.get("types", []):
+                continue
+            for uri in fields.get("uris", []):
+                found += [AptSource(uri.rstrip("/"), s) for s in fields.get("suites", [])]
+    lists = [sources_list] + (sorted(sources_dir.glob("*.list")) if sources_dir.is_dir() else [])
+    for path in lists:
+        if not path.is_file():
+            continue
+        for line in path.read_text().splitlines():
+            words = re.sub(r"\[[^]]*\]", "", line.split("#", 1)[0]).split()
+            if len(words) >= 3 and words[0] == "deb":
+                found.append(AptSource(words[1].rstrip("/"), words[2]))
+    return found
+
+
+def mirror_for(suite: str, sources: list[AptSource]) -> str:
+    """The machine's Debian mirror that serves `suite` (security suites come from debian-security)."""
+    want_security = suite.endswith("-security")
+    for src in sources:
+        is_security = src.uri.endswith("-security")
+        if src.uri.endswith(("/debian", "/debian-security")) and is_security == want_security:
+            return src.uri
+    raise FetchError(
+        f"no Debian mirror in the apt configuration ({SOURCES_DIR}) to fetch suite {suite!r} from; "
+        "add a deb.debian.org-style source for Debian, or pass --kernel PATH to a local bzImage"
+    )
+
+
+def private_apt_options(state_root: Path, uri: str, suite: str) -> list[str]:
+    """apt-get options that point apt at one suite of a mirror, in a state directory of our own."""
+    etc = state_root / "etc"
+    etc.mkdir(parents=True, exist_ok=True)
+    (state_root / "state" / "lists" / "partial").mkdir(parents=True, exist_ok=True)
+    (state_root / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
+    (etc / "sources.list").write_text(f"deb [signed-by={KEYRING}] {uri} {suite} main\n")
+    return [
+        "-o", f"Dir::Etc::SourceList={etc / 'sources.list'}",
+        "-o", "Dir::Etc::SourceParts=/nonexistent",
+        "-o", f"Dir::State={state_root / 'state'}",
+        "-o", f"Dir::Cache={state_root / 'cache'}",
+    ]
+
+
+def _apt(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    # apt's download sandbox user (_apt) cannot write into our cache: download as ourselves.
+    cmd = ["apt-get", "-q", "-o", "APT::Sandbox::User=root", *args]
+    try:
+        return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900)
+    except FileNotFoundError:
+        raise FetchError("apt-get not found: fetching Debian kernels needs a Debian or Ubuntu host; "
+                         "pass --kernel PATH to a local bzImage instead") from None
+    except subprocess.TimeoutExpired:
+        raise FetchError(f"{' '.join(cmd)}: no answer within 900 s; check the network and apt mirror") from None
+
+
+def download(pkg: PackageRef, dest: Path, suite: str | None, state_root: Path) -> Path:
+    """Download one pinned package into dest and return the .deb path (not yet verified)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    target = f"{pkg.name}={pkg.version}"
+    first = _apt(["download", target], dest)
+    if first.returncode != 0 and suite:
+        uri = mirror_for(suite, configured_sources())
+        opts = private_apt_options(state_root / suite, uri, suite)
+        update = _apt([*opts, "update"], dest)
+        if update.returncode != 0:
+            raise FetchError(f"apt-get update of private state for {uri} {suite} failed:\n{update.stderr.strip()}")
+        first = _apt([*opts, "download", target], dest)
+    if first.returncode != 0:
+        raise FetchError(
+            f"apt-get download {target} failed:\n{first.stderr.strip()}\n"
+            "the pinned version may have left the mirror: pick a current version with "
+            f"`apt-cache policy {pkg.name}` and update vm-images/kernels.toml (version and sha256)"
+        )
+    debs = sorted(dest.glob(f"{pkg.name}_*.deb"))
+    if not debs:
+        raise FetchError(f"apt-get download {target} succeeded but wrote no .deb into {dest}")
+    return debs[0]

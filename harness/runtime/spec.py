@@ -1,0 +1,133 @@
+"""Parse and validate an OCI runtime-spec 1.x config.json into frozen dataclasses; errors name the JSON path."""
+
+import json
+import os
+import re
+import types
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .errors import SpecError
+from .spec_json import JsonObject, as_absolute_path, as_string, as_string_list, join, show
+from .spec_linux import Linux, parse_linux
+from .spec_process import Process, parse_process
+
+# Re-exported so callers import every spec type from one module.
+from .spec_linux import IdMapping, Namespace, TimeOffset  # noqa: F401
+from .spec_process import Capabilities, Rlimit, User  # noqa: F401
+from .spec_resources import BlockIo, Cpu, DeviceRule, Memory, Pids, Resources, ThrottleDevice  # noqa: F401
+from .spec_seccomp import Seccomp, SeccompArg, SeccompRule  # noqa: F401
+
+CONFIG_FILE_NAME = "config.json"
+# Any 1.x release, with an optional pre-release suffix such as runc's "1.0.2-dev".
+_OCI_VERSION = re.compile(r"1\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?")
+
+
+@dataclass(frozen=True)
+class Root:
+    """The container's root filesystem: `path` as written, relative to the bundle unless absolute."""
+
+    path: str
+    readonly: bool = False
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One mount in the container; `options` mixes mount flags (nosuid) and filesystem data (mode=755)."""
+
+    destination: str
+    type: str | None = None
+    source: str | None = None
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated config.json. `annotations` is read-only and never interpreted by the runtime."""
+
+    oci_version: str
+    process: Process
+    root: Root
+    hostname: str | None = None
+    domainname: str | None = None
+    mounts: tuple[Mount, ...] = ()
+    linux: Linux = field(default_factory=Linux)
+    annotations: Mapping[str, str] = field(default_factory=lambda: types.MappingProxyType({}), hash=False)
+
+
+def load_spec(source: Mapping[str, Any] | str | os.PathLike) -> Spec:
+    """Parse a config from a dict, a config.json path, or a bundle directory holding config.json.
+
+    Raises SpecError for invalid content (including malformed JSON) and OSError if the file cannot be read.
+    """
+    if isinstance(source, Mapping):
+        return parse_spec(source)
+    path = os.fspath(source)
+    if os.path.isdir(path):
+        path = os.path.join(path, CONFIG_FILE_NAME)
+    with open(path, encoding="utf-8") as config_file:
+        text = config_file.read()
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise SpecError("", f"{path} is not valid JSON: {error.msg} at line {error.lineno} "
+                            f"column {error.colno}") from error
+    return parse_spec(raw)
+
+
+def parse_spec(raw: Any) -> Spec:
+    """Validate a decoded config.json; the first problem found raises SpecError."""
+    obj = JsonObject(raw, "", known=(
+        "ociVersion", "process", "root", "hostname", "domainname", "mounts", "linux", "annotations"),
+        unsupported=("hooks", "solaris", "windows", "vm", "zos"))
+    oci_version = as_string(obj.get("ociVersion", required=True), "ociVersion")
+    if not _OCI_VERSION.fullmatch(oci_version):
+        raise SpecError("ociVersion", f"expected a 1.x version such as \"1.0.2\", got {show(oci_version)}")
+    spec = Spec(
+        oci_version=oci_version,
+        process=parse_process(obj.get("process", required=True), "process"),
+        root=_parse_root(obj.get("root", required=True), "root"),
+        hostname=obj.string("hostname"),
+        domainname=obj.string("domainname"),
+        mounts=tuple(_parse_mount(mount, mount_path) for mount, mount_path in obj.items("mounts")),
+        linux=parse_linux(obj.get("linux"), "linux") if obj.has("linux") else Linux(),
+        annotations=obj.string_map("annotations"),
+    )
+    _check_namespaces_cover(spec)
+    return spec
+
+
+def _parse_root(raw: Any, path: str) -> Root:
+    obj = JsonObject(raw, path, known=("path", "readonly"))
+    return Root(path=obj.string("path", required=True, non_empty=True), readonly=obj.boolean("readonly"))
+
+
+def _parse_mount(raw: Any, path: str) -> Mount:
+    obj = JsonObject(raw, path, known=("destination", "type", "source", "options"),
+                     unsupported=("uidMappings", "gidMappings"))
+    options = as_string_list(obj.get("options"), obj.path_of("options")) if obj.has("options") else ()
+    return Mount(
+        destination=as_absolute_path(obj.get("destination", required=True), obj.path_of("destination")),
+        type=obj.string("type"),
+        source=obj.string("source"),
+        options=options,
+    )
+
+
+def _check_namespaces_cover(spec: Spec) -> None:
+    """Refuse settings that only make sense in a namespace the container does not get (runc refuses them too)."""
+    linux = spec.linux
+    needs = [
+        ("hostname", spec.hostname, "uts"),
+        ("domainname", spec.domainname, "uts"),
+        (join("linux", "uidMappings"), linux.uid_mappings, "user"),
+        (join("linux", "gidMappings"), linux.gid_mappings, "user"),
+        (join("linux", "timeOffsets"), linux.time_offsets, "time"),
+    ]
+    for path, value, namespace_type in needs:
+        if value and linux.namespace(namespace_type) is None:
+            raise SpecError(path, f"needs a {namespace_type} namespace in linux.namespaces")
+    user = linux.namespace("user")
+    if user is not None and user.path is None and not (linux.uid_mappings and linux.gid_mappings):
+        missing = "uidMappings" if not linux.uid_mappings else "gidMappings"
+        raise SpecError(join("linux", missing), "a new user namespace needs uid and gid mappings")

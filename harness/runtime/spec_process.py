@@ -1,0 +1,140 @@
+"""The `process` object of config.json (also the whole of an `exec --process` file) as frozen dataclasses."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from .constants import CAPABILITIES, RLIMITS
+from .errors import SpecError
+from .spec_json import UINT32_MAX, UINT64_MAX, JsonObject, as_absolute_path, as_int, as_one_of, as_string, \
+    did_you_mean, show
+
+CAPABILITY_SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
+
+
+@dataclass(frozen=True)
+class User:
+    """Who the container process runs as; umask None keeps the runtime's default (0o022 in runc)."""
+
+    uid: int
+    gid: int
+    umask: int | None = None
+    additional_gids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """Capability names (CAP_*) per set; a set absent from the config is empty."""
+
+    bounding: tuple[str, ...] = ()
+    effective: tuple[str, ...] = ()
+    permitted: tuple[str, ...] = ()
+    inheritable: tuple[str, ...] = ()
+    ambient: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Rlimit:
+    """One resource limit: `type` is an RLIMIT_* name, 2**64-1 means unlimited."""
+
+    type: str
+    soft: int
+    hard: int
+
+
+@dataclass(frozen=True)
+class Process:
+    """What to run in the container and with which identity, limits and privileges."""
+
+    args: tuple[str, ...]
+    cwd: str
+    user: User
+    env: tuple[str, ...] = ()
+    terminal: bool = False
+    # None: the config has no `capabilities`, so the runtime leaves the inherited sets alone (as runc does).
+    capabilities: Capabilities | None = None
+    rlimits: tuple[Rlimit, ...] = ()
+    no_new_privileges: bool = False
+    apparmor_profile: str | None = None
+    oom_score_adj: int | None = None
+
+
+def parse_process(raw: Any, path: str = "process") -> Process:
+    """Parse a `process` object; `path` is where it sits, "" for a stand-alone process.json."""
+    obj = JsonObject(raw, path, known=(
+        "terminal", "user", "args", "env", "cwd", "capabilities", "rlimits", "noNewPrivileges",
+        "apparmorProfile", "oomScoreAdj"),
+        unsupported=("consoleSize", "commandLine", "selinuxLabel", "ioPriority", "scheduler", "execCPUAffinity"))
+    args = obj.strings("args")
+    if not obj.has("args") or not args:
+        raise SpecError(obj.path_of("args"), "must name the program to run (a non-empty array)")
+    if not args[0]:
+        raise SpecError(obj.path_of("args") + "[0]", "the program name must not be empty")
+    return Process(
+        args=args,
+        cwd=as_absolute_path(obj.get("cwd", required=True), obj.path_of("cwd")),
+        user=_parse_user(obj.get("user", required=True), obj.path_of("user")),
+        env=_parse_env(obj),
+        terminal=obj.boolean("terminal"),
+        capabilities=_parse_capabilities(obj.get("capabilities"), obj.path_of("capabilities"))
+        if obj.has("capabilities") else None,
+        rlimits=_parse_rlimits(obj),
+        no_new_privileges=obj.boolean("noNewPrivileges"),
+        apparmor_profile=obj.string("apparmorProfile"),
+        oom_score_adj=obj.integer("oomScoreAdj", minimum=-1000, maximum=1000),
+    )
+
+
+def _parse_user(raw: Any, path: str) -> User:
+    obj = JsonObject(raw, path, known=("uid", "gid", "umask", "additionalGids"), unsupported=("username",))
+    return User(
+        uid=obj.integer("uid", required=True, minimum=0, maximum=UINT32_MAX),
+        gid=obj.integer("gid", required=True, minimum=0, maximum=UINT32_MAX),
+        umask=obj.integer("umask", minimum=0, maximum=0o777),
+        additional_gids=tuple(as_int(gid, gid_path, 0, UINT32_MAX) for gid, gid_path in obj.items("additionalGids")),
+    )
+
+
+def _parse_env(obj: JsonObject) -> tuple[str, ...]:
+    env = []
+    for entry, entry_path in obj.items("env"):
+        text = as_string(entry, entry_path)
+        # execve would accept "FOO", but runc refuses it and so do we: it is almost always a typo.
+        if "=" not in text or text.startswith("="):
+            raise SpecError(entry_path, f"expected NAME=VALUE, got {show(text)}")
+        env.append(text)
+    return tuple(env)
+
+
+def _parse_capabilities(raw: Any, path: str) -> Capabilities:
+    obj = JsonObject(raw, path, known=CAPABILITY_SETS)
+    sets = {}
+    for name in CAPABILITY_SETS:
+        sets[name] = tuple(_parse_capability(value, value_path) for value, value_path in obj.items(name))
+    return Capabilities(**sets)
+
+
+def _parse_capability(raw: Any, path: str) -> str:
+    name = as_string(raw, path)
+    if not name.startswith("CAP_"):
+        raise SpecError(path, f'capability names start with "CAP_", got {show(name)}'
+                              f"{did_you_mean('CAP_' + name.upper(), CAPABILITIES)}")
+    if name not in CAPABILITIES:
+        raise SpecError(path, f"unknown capability {show(name)}{did_you_mean(name, CAPABILITIES)}")
+    return name
+
+
+def _parse_rlimits(obj: JsonObject) -> tuple[Rlimit, ...]:
+    rlimits: list[Rlimit] = []
+    for raw, path in obj.items("rlimits"):
+        entry = JsonObject(raw, path, known=("type", "soft", "hard"))
+        rlimit = Rlimit(
+            type=as_one_of(entry.get("type", required=True), entry.path_of("type"), RLIMITS, what="rlimit"),
+            soft=entry.integer("soft", required=True, minimum=0, maximum=UINT64_MAX),
+            hard=entry.integer("hard", required=True, minimum=0, maximum=UINT64_MAX),
+        )
+        if rlimit.soft > rlimit.hard:
+            raise SpecError(entry.path_of("soft"), f"soft limit {rlimit.soft} exceeds hard limit {rlimit.hard}")
+        if any(earlier.type == rlimit.type for earlier in rlimits):
+            raise SpecError(entry.path_of("type"), f"{rlimit.type} is set twice")
+        rlimits.append(rlimit)
+    return tuple(rlimits)

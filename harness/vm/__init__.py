@@ -1,0 +1,1 @@
+"""QEMU: acceleration probe, command line, launch with deadline, console parsing, results."""

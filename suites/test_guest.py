@@ -1,0 +1,61 @@
+"""The guest itself: the kernel asked for is running, cgroup2 is set up, the bundled busybox works."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+CGROUP = Path("/sys/fs/cgroup")
+SUITE_CONTROLLERS = {"cpu", "memory", "pids", "cpuset", "io"}
+
+
+def test_running_kernel_is_the_one_asked_for(guest_kernel):
+    """uname's release equals the release of the package (or bzImage) the host booted."""
+    assert guest_kernel["release"], "the host passed no expected release"
+    assert os.uname().release == guest_kernel["release"]
+
+
+def test_cgroup2_is_mounted_with_the_suite_controllers(guest_kernel):
+    """/sys/fs/cgroup is a cgroup2 mount whose root enables cpu, memory, pids, cpuset, io for children."""
+    mounts = Path("/proc/self/mounts").read_text().splitlines()
+    types = {line.split()[1]: line.split()[2] for line in mounts}
+    assert types.get(str(CGROUP)) == "cgroup2"
+    enabled = set((CGROUP / "cgroup.subtree_control").read_text().split())
+    assert SUITE_CONTROLLERS <= enabled, f"missing controllers: {SUITE_CONTROLLERS - enabled}"
+
+
+def test_child_cgroup_gets_the_controllers(guest_kernel, tmp_path):
+    """A child cgroup created under the root exposes memory.max and pids.max (controllers delegated)."""
+    child = CGROUP / f"kharness-probe-{os.getpid()}"
+    child.mkdir()
+    try:
+        assert (child / "memory.max").read_text().strip() == "max"
+        assert (child / "pids.max").read_text().strip() == "max"
+    finally:
+        child.rmdir()
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["busybox", "echo", "hello"], "hello\n"),
+    (["sh", "-c", "echo $((6 * 7))"], "42\n"),
+    (["busybox", "sha256sum", "/dev/null"],
+     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  /dev/null\n"),
+])
+def test_bundled_busybox_runs(guest_kernel, argv, expected):
+    """The busybox packed into the image runs its applets (the future containers' root filesystem)."""
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == expected
+
+
+def test_guest_modules_are_loaded(guest_kernel):
+    """veth, bridge and overlay are usable: loaded as modules or built in."""
+    modules = Path("/proc/modules").read_text()
+    filesystems = Path("/proc/filesystems").read_text()
+    loaded = {line.split()[0] for line in modules.splitlines()}
+    assert "overlay" in filesystems
+    for name in ("veth", "bridge"):
+        assert name in loaded or Path(f"/sys/module/{name}").exists(), f"{name} not available"
