@@ -43,7 +43,7 @@ def test_child_cgroup_gets_the_controllers(guest_kernel, tmp_path):
     (["sh", "-c", "echo $((6 * 7))"], "42\n"),
     (["busybox", "sha256sum", "/dev/null"],
      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  /dev/null\n"),
-])
+], ids=["echo", "shell-arithmetic", "sha256sum"])
 def test_bundled_busybox_runs(guest_kernel, argv, expected):
     """The busybox packed into the image runs its applets (the future containers' root filesystem)."""
     result = subprocess.run(argv, capture_output=True, text=True, timeout=30)

@@ -242,9 +242,11 @@ def _names_with_prefix(prefix: str, exclude: tuple[str, ...] = ()) -> dict[int, 
 # Value -> name tables, used to print flag arguments readably in SyscallError messages.
 CLONE_FLAG_NAMES = _names_with_prefix("CLONE_")
 MOUNT_FLAG_NAMES = _names_with_prefix("MS_")
-UMOUNT_FLAG_NAMES = {MNT_FORCE: "MNT_FORCE", MNT_DETACH: "MNT_DETACH", MNT_EXPIRE: "MNT_EXPIRE", UMOUNT_NOFOLLOW: "UMOUNT_NOFOLLOW"}
+UMOUNT_FLAG_NAMES = {**_names_with_prefix("MNT_"), UMOUNT_NOFOLLOW: "UMOUNT_NOFOLLOW"}
 AT_FLAG_NAMES = _names_with_prefix("AT_")
 OPEN_TREE_FLAG_NAMES = {**_names_with_prefix("OPEN_TREE_"), **AT_FLAG_NAMES}
 MOVE_MOUNT_FLAG_NAMES = _names_with_prefix("MOVE_MOUNT_")
 MOUNT_ATTR_NAMES = _names_with_prefix("MOUNT_ATTR_", exclude=("MOUNT_ATTR__ATIME",))
-PRCTL_OPTION_NAMES = {value: name for name, value in globals().items() if name.startswith("PR_") and not name.startswith("PR_CAP_AMBIENT_")}
+# The PR_CAP_AMBIENT_* values are sub-operations (arg2 of PR_CAP_AMBIENT), not options.
+PRCTL_OPTION_NAMES = _names_with_prefix(
+    "PR_", exclude=tuple(name for name in globals() if name.startswith("PR_CAP_AMBIENT_")))

@@ -1,4 +1,4 @@
-"""RecordingSyscalls: a fake of the syscall seam that records calls and returns canned results, for tests without root."""
+"""RecordingSyscalls: a fake syscall seam that records calls and returns canned results, for tests without root."""
 
 import itertools
 from typing import Callable

@@ -9,14 +9,17 @@ from typing import Any, Mapping
 
 from .errors import SpecError
 from .spec_json import JsonObject, as_absolute_path, as_string, as_string_list, join, show
-from .spec_linux import Linux, parse_linux
-from .spec_process import Process, parse_process
+from .spec_linux import IdMapping, Linux, Namespace, TimeOffset, parse_linux
+from .spec_process import Capabilities, Process, Rlimit, User, parse_process
+# Imported only to be re-exported (see __all__): callers import every spec type from this one module.
+from .spec_resources import BlockIo, Cpu, DeviceRule, Memory, Pids, Resources, ThrottleDevice
+from .spec_seccomp import Seccomp, SeccompArg, SeccompRule
 
-# Re-exported so callers import every spec type from one module.
-from .spec_linux import IdMapping, Namespace, TimeOffset  # noqa: F401
-from .spec_process import Capabilities, Rlimit, User  # noqa: F401
-from .spec_resources import BlockIo, Cpu, DeviceRule, Memory, Pids, Resources, ThrottleDevice  # noqa: F401
-from .spec_seccomp import Seccomp, SeccompArg, SeccompRule  # noqa: F401
+__all__ = [
+    "BlockIo", "Capabilities", "Cpu", "DeviceRule", "IdMapping", "Linux", "Memory", "Mount", "Namespace", "Pids",
+    "Process", "Resources", "Rlimit", "Root", "Seccomp", "SeccompArg", "SeccompRule", "Spec", "SpecError",
+    "ThrottleDevice", "TimeOffset", "User", "load_spec", "parse_process", "parse_spec",
+]
 
 CONFIG_FILE_NAME = "config.json"
 # Any 1.x release, with an optional pre-release suffix such as runc's "1.0.2-dev".

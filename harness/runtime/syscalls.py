@@ -144,7 +144,7 @@ def _libc() -> ctypes.CDLL:
 
 @functools.cache
 def _syscall_holding_gil() -> Callable[..., int]:
-    """libc's syscall() called without releasing the GIL: the clone3 child must not inherit a GIL another thread holds."""
+    """libc's syscall() called with the GIL held, so the clone3 child cannot inherit a GIL another thread holds."""
     function = ctypes.PyDLL(None, use_errno=True).syscall
     function.restype = ctypes.c_long
     return function
@@ -208,7 +208,11 @@ class Syscalls:
     # -- processes ------------------------------------------------------------------------------
 
     def clone3(self, flags: int = 0, *, exit_signal: int = signal.SIGCHLD, cgroup_fd: int | None = None) -> CloneResult:
-        """Fork-like clone3 (no shared memory or stack); with cgroup_fd the child starts in that cgroup."""
+        """Fork-like clone3 (no shared memory or stack); with cgroup_fd the child starts in that cgroup.
+
+        Returns in both processes, as os.fork does: `in_child` tells which. The child must leave through
+        os._exit or exec, never by returning into the caller's frames (a test runner would run twice).
+        """
         if flags & _UNSAFE_CLONE_FLAGS:
             raise ValueError(f"clone3 flags {Flags(flags & _UNSAFE_CLONE_FLAGS, c.CLONE_FLAG_NAMES)!r} "
                              "would share memory or stack with the Python parent")
@@ -327,7 +331,7 @@ class Syscalls:
 
     def mount_setattr(self, dirfd: int, path: PathArg, flags: int = 0, *, attr_set: int = 0, attr_clr: int = 0,
                       propagation: int = 0, userns_fd: int = 0) -> None:
-        """Change mount attributes (Linux 5.12); `propagation` takes one of MS_PRIVATE/MS_SLAVE/MS_SHARED/MS_UNBINDABLE."""
+        """Change mount attributes (Linux 5.12); `propagation`: 0, MS_PRIVATE, MS_SLAVE, MS_SHARED or MS_UNBINDABLE."""
         arguments = (_dirfd(dirfd), path, Flags(flags, c.AT_FLAG_NAMES), Flags(attr_set, c.MOUNT_ATTR_NAMES),
                      Flags(attr_clr, c.MOUNT_ATTR_NAMES), Flags(propagation, c.MOUNT_FLAG_NAMES), userns_fd)
         attr = _MountAttr(attr_set=attr_set, attr_clr=attr_clr, propagation=propagation, userns_fd=userns_fd)

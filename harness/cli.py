@@ -1,0 +1,135 @@
+"""`python -m harness`: run the suites in guests, run one command, open a shell, list kernels, set up."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+from .guests import VmOptions
+
+EPILOG = """examples:
+  python -m harness run                          # the default matrix of vm-images/kernels.toml
+  python -m harness run --kernel 6.1 -- -k cgroup
+  python -m harness run --kernel ~/linux/arch/x86/boot/bzImage --modules /lib/modules/6.13.0
+  python -m harness exec --kernel 6.12 -- uname -r
+  python -m harness shell --kernel 6.12
+  python -m harness kernels --fetch
+"""
+
+
+def _vm_arguments(parser: argparse.ArgumentParser, many: bool) -> None:
+    parser.add_argument("--kernel", action="append", default=[], metavar="NAME|PATH",
+                        help="a kernel of vm-images/kernels.toml or a bzImage path"
+                             + (" (repeatable; default: the matrix's default list)" if many else ""))
+    parser.add_argument("--modules", type=Path, help="lib/modules/<release> directory for a --kernel PATH")
+    parser.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto",
+                        help="acceleration; auto probes KVM once and falls back to TCG (default: auto)")
+    parser.add_argument("--timeout", type=float, default=600.0, metavar="S",
+                        help="deadline per guest in seconds, after which it is killed (default: 600)")
+    parser.add_argument("--memory", type=int, default=1024, metavar="MB", help="guest memory (default: 1024)")
+    parser.add_argument("--cpus", type=int, default=2, metavar="N", help="guest vCPUs (default: 2)")
+    parser.add_argument("--append", action="append", default=[], metavar="KERNEL_ARGS",
+                        help="extra kernel command-line arguments (repeatable)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="print each guest's console, each line prefixed by its kernel's name")
+    parser.add_argument("--matrix", type=Path, help="another kernels.toml (default: vm-images/kernels.toml)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the suites and benchmarks in one guest per kernel",
+                         description="Boot one guest per kernel, run pytest inside, report. "
+                                     "Arguments after -- go to pytest in every guest.")
+    _vm_arguments(run, many=True)
+    run.add_argument("--jobs", type=int, default=0, metavar="N",
+                     help="guests booted at once (default: the number of host CPUs)")
+    run.add_argument("--output", type=Path, help="results directory (default: kharness-results/run-*)")
+    run.add_argument("pytest_args", nargs="*", help="arguments for pytest (after --)")
+    ex = sub.add_parser("exec", help="run one command in a fresh guest and exit with its status")
+    _vm_arguments(ex, many=False)
+    ex.add_argument("command_argv", nargs="+", metavar="CMD", help="the command (after --)")
+    sh = sub.add_parser("shell", help="an interactive shell in a disposable guest")
+    _vm_arguments(sh, many=False)
+    ks = sub.add_parser("kernels", help="list the kernel matrix and what is cached; --fetch downloads")
+    ks.add_argument("--fetch", action="store_true", help="download and extract every kernel (or those named)")
+    ks.add_argument("names", nargs="*", help="kernels to fetch (default: all)")
+    ks.add_argument("--matrix", type=Path, help="another kernels.toml")
+    st = sub.add_parser("setup", help="check the system packages the harness needs")
+    st.add_argument("--install", action="store_true", help="install what is missing with apt-get (as root)")
+    return parser
+
+
+def _options(args: argparse.Namespace) -> VmOptions:
+    if args.timeout <= 0 or args.memory < 128 or args.cpus < 1:
+        raise ValueError("--timeout must be positive, --memory at least 128 MB, --cpus at least 1")
+    return VmOptions(kernels=args.kernel, modules=args.modules, accel=args.accel, timeout=args.timeout,
+                     jobs=getattr(args, "jobs", 0), memory_mb=args.memory, cpus=args.cpus,
+                     append=args.append, verbose=args.verbose, matrix=args.matrix)
+
+
+def list_kernels(args: argparse.Namespace) -> int:
+    from .kernels import cache
+    from .kernels.spec import load_matrix
+    matrix = load_matrix(args.matrix) if args.matrix else load_matrix()
+    names = args.names or list(matrix.kernels)
+    for name in names:
+        spec = matrix.get(name)
+        if args.fetch:
+            cache.fetch(spec)
+        hit = cache.cached(spec)
+        default = "default" if name in matrix.default else ""
+        state = f"cached at {hit.vmlinuz.parent}" if hit else "not cached"
+        print(f"{name:>6}  {spec.release:<32} {default:<8} {state}")
+        print(f"{'':>6}  {', '.join(f'{p.name}={p.version}' for p in spec.packages)}")
+    return 0
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    from . import run, setup_host
+    if args.command == "setup":
+        return setup_host.ensure(args.install)
+    if args.command == "kernels":
+        return list_kernels(args)
+    opts = _options(args)
+    if args.command == "run":
+        return run.run_suites(opts, args.pytest_args, args.output)
+    if len(opts.kernels) > 1:
+        raise ValueError(f"{args.command} boots one guest: pass --kernel once")
+    if args.command == "exec":
+        return run.run_command(opts, args.command_argv)
+    return run.shell(opts)
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .guests import cache  # noqa: F401  (error classes below)
+    from .image.build import ImageError
+    from .image.elf import ClosureError
+    from .image.python_tree import ImageSourceError
+    from .kernels.apt import FetchError
+    from .kernels.bzimage import NotAKernel
+    from .kernels.layout import LayoutError
+    from .kernels.modules import ModuleError
+    from .kernels.spec import MatrixError
+    from .vm import launch
+    from .vm.qemu import QemuError
+    expected = (MatrixError, FetchError, NotAKernel, LayoutError, ModuleError, ImageError, ClosureError,
+                ImageSourceError, QemuError, ValueError)
+    args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return dispatch(args)
+    except expected as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        launch.kill_all()
+        print("interrupted: every guest was killed", file=sys.stderr)
+        return 130

@@ -1,0 +1,70 @@
+"""Resolve --kernel arguments and prepare each guest's kernel, image and QEMU settings."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .image.build import Image, build_image
+from .kernels import cache
+from .kernels.spec import Matrix, load_matrix
+from .vm import accel as accel_probe
+from .vm.qemu import arch_params, find_qemu, qemu_version
+
+
+@dataclass
+class VmOptions:
+    """The options every guest-booting command shares."""
+
+    kernels: list[str] = field(default_factory=list)
+    modules: Path | None = None
+    accel: str = "auto"
+    timeout: float = 600.0
+    jobs: int = 0
+    memory_mb: int = 1024
+    cpus: int = 2
+    append: list[str] = field(default_factory=list)
+    verbose: bool = False
+    matrix: Path | None = None
+
+
+@dataclass
+class Prepared:
+    """A kernel ready to boot, with its image."""
+
+    kernel: cache.BootableKernel
+    image: Image
+
+
+def looks_like_path(arg: str) -> bool:
+    return "/" in arg or os.path.isfile(arg)
+
+
+def resolve_kernels(opts: VmOptions, log=print) -> list[cache.BootableKernel]:
+    """Matrix names are fetched (or taken from the cache); paths are local bzImages."""
+    matrix: Matrix | None = None
+    names = opts.kernels
+    if not names:
+        matrix = load_matrix(opts.matrix) if opts.matrix else load_matrix()
+        names = list(matrix.default)
+    kernels = []
+    for arg in names:
+        if looks_like_path(arg):
+            kernels.append(cache.local(Path(arg), opts.modules))
+            continue
+        if matrix is None:
+            matrix = load_matrix(opts.matrix) if opts.matrix else load_matrix()
+        kernels.append(cache.fetch(matrix.get(arg), log=log))
+    return kernels
+
+
+def prepare(opts: VmOptions, log=print) -> tuple[list[Prepared], str, str, str]:
+    """Fetch kernels, build images, choose acceleration; return (guests, qemu, version, accel)."""
+    params = arch_params()
+    qemu = find_qemu(params)
+    kernels = resolve_kernels(opts, log=log)
+    prepared = [Prepared(kernel, build_image(kernel, log=log)) for kernel in kernels]
+    version = qemu_version(qemu)
+    chosen = accel_probe.choose(opts.accel, qemu, version, cache.cache_root(), log=log)
+    return prepared, qemu, version, chosen

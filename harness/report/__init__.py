@@ -1,0 +1,1 @@
+"""Reports: merged JUnit XML and the test x kernel summary."""

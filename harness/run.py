@@ -1,0 +1,167 @@
+"""`python -m harness run`: boot one guest per kernel in parallel, run the suites, report, exit status."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from datetime import datetime
+from pathlib import Path
+
+from .guests import Prepared, VmOptions, prepare
+from .report import junit, summary
+from .vm import launch
+from .vm.qemu import GuestConfig
+
+RESULTS_ROOT = Path("kharness-results")
+
+
+def output_dir(base: Path | None) -> Path:
+    """A fresh directory for this run, and the `latest` link pointing to it."""
+    if base is not None:
+        base.mkdir(parents=True, exist_ok=True)
+        return base
+    RESULTS_ROOT.mkdir(exist_ok=True)
+    run_dir = RESULTS_ROOT / datetime.now().strftime("run-%Y%m%d-%H%M%S")
+    suffix = 0
+    while run_dir.exists():
+        suffix += 1
+        run_dir = RESULTS_ROOT / f"{datetime.now().strftime('run-%Y%m%d-%H%M%S')}-{suffix}"
+    run_dir.mkdir()
+    latest = RESULTS_ROOT / "latest"
+    if latest.is_symlink() or not latest.exists():
+        latest.unlink(missing_ok=True)
+        latest.symlink_to(run_dir.name)
+    return run_dir
+
+
+def default_jobs(count: int) -> int:
+    return max(1, min(count, os.cpu_count() or 1))
+
+
+def guest_config(p: Prepared, opts: VmOptions, accel: str, out: Path, payload: dict,
+                 interactive: bool = False) -> GuestConfig:
+    return GuestConfig(
+        kernel=p.kernel.vmlinuz, initrd=p.image.path, results=out / "results.bin", accel=accel,
+        memory_mb=opts.memory_mb, cpus=opts.cpus, append=tuple(opts.append), payload=payload,
+        interactive=interactive,
+    )
+
+
+def run_suites(opts: VmOptions, pytest_args: list[str], out_base: Path | None = None, log=print) -> int:
+    """Run the suites in one guest per kernel; 0 only when every guest passed."""
+    prepared, qemu, version, accel = prepare(opts, log=log)
+    run_dir = output_dir(out_base)
+    jobs = opts.jobs or default_jobs(len(prepared))
+    log(f"[run] {len(prepared)} kernel(s), {jobs} at a time, accel {accel}, {opts.cpus} vCPU, "
+        f"{opts.memory_mb} MB each, deadline {opts.timeout:.0f} s; results in {run_dir}")
+    outcomes: dict[str, launch.GuestOutcome] = {}
+
+    def one(p: Prepared) -> launch.GuestOutcome:
+        name = p.kernel.name
+        log(f"[{name}] booting {p.kernel.release}")
+        payload = {"mode": "run", "kernel": name, "release": p.kernel.release, "pytest_args": pytest_args}
+        cfg = guest_config(p, opts, accel, run_dir / name, payload)
+        outcome = launch.run_guest(name, cfg, run_dir / name, opts.timeout, opts.verbose, binary=qemu)
+        cfg.results.unlink(missing_ok=True)
+        first = f"{outcome.seconds_to_first_test:.1f} s" if outcome.seconds_to_first_test else "never"
+        log(f"[{name}] {outcome.status} after {outcome.seconds:.1f} s (QEMU start to first test: {first})")
+        return outcome
+
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    try:
+        futures = [pool.submit(one, p) for p in prepared]
+        for future in as_completed(futures):
+            outcome = future.result()
+            outcomes[outcome.kernel] = outcome
+    except BaseException:
+        launch.kill_all()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
+    ordered = [outcomes[p.kernel.name] for p in prepared]
+    return report(ordered, run_dir, accel, version, log)
+
+
+def report(outcomes: list[launch.GuestOutcome], run_dir: Path, accel: str, version: str, log=print) -> int:
+    """Merge JUnit, print the table and one line per kernel; return the exit status."""
+    reports, suites = [], []
+    for o in outcomes:
+        xml = o.files.get("junit.xml")
+        if o.status in ("passed", "failed", "oops", "no-tests") and xml:
+            rep, suite = junit.parse(o.kernel, xml)
+        else:
+            rep, suite = junit.boot_failure(o.kernel, o.status, o.reason, o.console_log)
+        reports.append(rep)
+        suites.append(suite)
+    junit.write_merged(suites, run_dir / "junit.xml")
+    timings = {o.kernel: {"status": o.status, "seconds": round(o.seconds, 2),
+                          "seconds_to_init": o.seconds_to_init, "seconds_to_first_test": o.seconds_to_first_test,
+                          "accel": accel, "qemu": version} for o in outcomes}
+    (run_dir / "summary.json").write_text(json.dumps(timings, indent=1))
+    table = summary.matrix_table(reports)
+    if table:
+        log("")
+        for line in table:
+            log(line)
+    log("")
+    for o, rep in zip(outcomes, reports):
+        counts = f"{rep.count('passed')} passed, {rep.count('failed') + rep.count('error')} failed, " \
+                 f"{rep.count('skipped')} skipped"
+        first = f"{o.seconds_to_first_test:.1f}" if o.seconds_to_first_test else "-"
+        log(f"{o.kernel:>8}: {o.status:<8} {counts}; first test at {first} s, whole run {o.seconds:.1f} s")
+        if not o.ok:
+            log(f"{'':>8}  cause: {o.reason}")
+            log(f"{'':>8}  console log: {o.console_log}")
+            if o.status in ("panic", "crashed", "hung"):
+                for line in o.console_tail[-12:]:
+                    log(f"{'':>8}  | {line}")
+    log(f"JUnit XML: {run_dir / 'junit.xml'}")
+    t = summary.totals(reports)
+    log(f"{t['passed']} passed, {t['failed'] + t['error']} failed, {t['skipped']} skipped")
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+def run_command(opts: VmOptions, command: list[str], log=print) -> int:
+    """Run one command in a fresh guest of one kernel; print its output; return its status."""
+    import sys
+    prepared, qemu, _version, accel = prepare(opts, log=log)
+    if len(prepared) != 1:
+        raise ValueError("exec boots exactly one kernel: pass one --kernel")
+    p = prepared[0]
+    out = output_dir(None) / p.kernel.name
+    payload = {"mode": "exec", "kernel": p.kernel.name, "release": p.kernel.release, "command": command}
+    started = time.monotonic()
+    outcome = launch.run_guest(p.kernel.name, guest_config(p, opts, accel, out, payload), out,
+                               opts.timeout, opts.verbose, binary=qemu)
+    sys.stdout.buffer.write(outcome.files.get("stdout", b""))
+    sys.stdout.flush()
+    sys.stderr.buffer.write(outcome.files.get("stderr", b""))
+    if outcome.exit_status is None:
+        log(f"[{p.kernel.name}] {outcome.status}: {outcome.reason}; console log: {outcome.console_log}")
+        return 125
+    log(f"[{p.kernel.name}] exit status {outcome.exit_status} after {time.monotonic() - started:.1f} s")
+    return outcome.exit_status
+
+
+def shell(opts: VmOptions, log=print) -> int:
+    """An interactive shell in a disposable guest, on this terminal (Ctrl-A X quits QEMU)."""
+    import subprocess
+    import tempfile
+    from .vm.qemu import argv
+    prepared, qemu, _version, accel = prepare(opts, log=log)
+    if len(prepared) != 1:
+        raise ValueError("shell boots exactly one kernel: pass one --kernel")
+    p = prepared[0]
+    with tempfile.TemporaryDirectory(prefix="kharness-shell-") as tmp:
+        payload = {"mode": "shell", "kernel": p.kernel.name, "release": p.kernel.release}
+        cfg = guest_config(p, opts, accel, Path(tmp), payload, interactive=True)
+        log(f"[{p.kernel.name}] booting {p.kernel.release}; `exit` powers off, Ctrl-A X kills QEMU")
+        proc = subprocess.Popen(argv(cfg, binary=qemu))
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            proc.kill()
+            proc.wait()
+            return 130
