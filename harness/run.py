@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime
@@ -57,6 +58,7 @@ def run_suites(opts: VmOptions, pytest_args: list[str], out_base: Path | None = 
     log(f"[run] {len(prepared)} kernel(s), {jobs} at a time, accel {accel}, {opts.cpus} vCPU, "
         f"{opts.memory_mb} MB each, deadline {opts.timeout:.0f} s; results in {run_dir}")
     outcomes: dict[str, launch.GuestOutcome] = {}
+    interrupted = threading.Event()
 
     def one(p: Prepared) -> launch.GuestOutcome:
         name = p.kernel.name
@@ -65,6 +67,8 @@ def run_suites(opts: VmOptions, pytest_args: list[str], out_base: Path | None = 
         cfg = guest_config(p, opts, accel, run_dir / name, payload)
         outcome = launch.run_guest(name, cfg, run_dir / name, opts.timeout, opts.verbose, binary=qemu)
         cfg.results.unlink(missing_ok=True)
+        if interrupted.is_set():
+            return outcome
         first = f"{outcome.seconds_to_first_test:.1f} s" if outcome.seconds_to_first_test else "never"
         log(f"[{name}] {outcome.status} after {outcome.seconds:.1f} s (QEMU start to first test: {first})")
         return outcome
@@ -76,6 +80,7 @@ def run_suites(opts: VmOptions, pytest_args: list[str], out_base: Path | None = 
             outcome = future.result()
             outcomes[outcome.kernel] = outcome
     except BaseException:
+        interrupted.set()
         launch.kill_all()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
@@ -112,7 +117,10 @@ def report(outcomes: list[launch.GuestOutcome], run_dir: Path, accel: str, versi
         first = f"{o.seconds_to_first_test:.1f}" if o.seconds_to_first_test else "-"
         log(f"{o.kernel:>8}: {o.status:<8} {counts}; first test at {first} s, whole run {o.seconds:.1f} s")
         if not o.ok:
-            log(f"{'':>8}  cause: {o.reason}")
+            failed = [t.test_id for t in rep.tests if t.outcome in ("failed", "error")]
+            named = f": {', '.join(failed[:5])}" + (f" and {len(failed) - 5} more" if len(failed) > 5 else "") \
+                if failed and o.status in ("failed", "oops") else ""
+            log(f"{'':>8}  cause: {o.reason}{named}")
             log(f"{'':>8}  console log: {o.console_log}")
             if o.status in ("panic", "crashed", "hung"):
                 for line in o.console_tail[-12:]:
