@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from .guests import VmOptions
@@ -96,12 +97,22 @@ def dispatch(args: argparse.Namespace) -> int:
         return list_kernels(args)
     opts = _options(args)
     if args.command == "run":
-        return run.run_suites(opts, args.pytest_args, args.output)
+        return run.run_suites(opts, args.pytest_args, args.output, log=log)
     if len(opts.kernels) > 1:
         raise ValueError(f"{args.command} boots one guest: pass --kernel once")
     if args.command == "exec":
-        return run.run_command(opts, args.command_argv)
-    return run.shell(opts)
+        return run.run_command(opts, args.command_argv, log=log)
+    return run.shell(opts, log=log)
+
+
+_print_lock = threading.Lock()
+
+
+def log(message: str) -> None:
+    """Print one whole line even when several guest threads report at once."""
+    with _print_lock:
+        sys.stdout.write(message + "\n")
+        sys.stdout.flush()
 
 
 def _terminate(signum, frame):

@@ -117,7 +117,10 @@ def parse_matrix(text: str, source: Path = Path("kernels.toml")) -> Matrix:
     kernels_table = data.get("kernels")
     if not isinstance(kernels_table, dict) or not kernels_table:
         raise MatrixError(f"{source}: kernels: missing or empty table")
-    kernels = {name: _kernel(name, table) for name, table in kernels_table.items()}
+    try:
+        kernels = {name: _kernel(name, table) for name, table in kernels_table.items()}
+    except MatrixError as exc:
+        raise MatrixError(f"{source}: {exc}") from None
     default = data.get("default", list(kernels))
     if not isinstance(default, list) or not all(isinstance(d, str) for d in default):
         raise MatrixError(f"{source}: default: expected a list of kernel names")

@@ -38,3 +38,8 @@ class SyscallError(OSError):
     def __str__(self) -> str:
         rendered = ", ".join(repr(argument) for argument in self.arguments)
         return f"{self.syscall}({rendered}) failed: {describe_errno(self.errno)}"
+
+
+class ContainerError(RuntimeError):
+    """A container operation cannot proceed: an unknown or existing id, a wrong status, a mount that escapes the
+    rootfs, a failure inside the container's setup; the message names the container, file or JSON path."""

@@ -5,6 +5,7 @@ import errno
 import functools
 import os
 import platform
+import resource
 import signal
 from dataclasses import dataclass
 from typing import Callable
@@ -280,6 +281,37 @@ class Syscalls:
                 setattr(data[half], name, getattr(sets, name) >> (32 * half) & 0xFFFFFFFF)
         self._check("capset", arguments, _libc().capset(ctypes.byref(header), data))
 
+    # -- identity, limits and exec of the container process ---------------------------------------
+
+    def setgroups(self, gids: tuple[int, ...]) -> None:
+        arguments = (tuple(gids),)
+        self._invoke("setgroups", arguments, lambda: self._os_call("setgroups", arguments, os.setgroups, list(gids)))
+
+    def setresgid(self, rgid: int, egid: int, sgid: int) -> None:
+        arguments = (rgid, egid, sgid)
+        self._invoke("setresgid", arguments, lambda: self._os_call("setresgid", arguments, os.setresgid, *arguments))
+
+    def setresuid(self, ruid: int, euid: int, suid: int) -> None:
+        arguments = (ruid, euid, suid)
+        self._invoke("setresuid", arguments, lambda: self._os_call("setresuid", arguments, os.setresuid, *arguments))
+
+    def setrlimit(self, resource_number: int, soft: int, hard: int) -> None:
+        """prlimit(0, ...) on the calling process; 2**64-1 (RLIM_INFINITY) means unlimited."""
+        arguments = (Constant(resource_number, _RLIMIT_NAMES), soft, hard)
+        self._invoke("setrlimit", arguments, lambda: self._os_call(
+            "prlimit", arguments, resource.prlimit, 0, resource_number, (_rlim(soft), _rlim(hard))))
+
+    def chdir(self, path: PathArg) -> None:
+        arguments = (path,)
+        self._invoke("chdir", arguments, lambda: self._os_call("chdir", arguments, os.chdir, path))
+
+    def execve(self, path: PathArg, argv: tuple[str, ...], env: tuple[str, ...]) -> None:
+        """Replace the process image; returns only on the fake (and raises SyscallError on failure)."""
+        arguments = (path, tuple(argv), tuple(env))
+        environment = dict(entry.split("=", 1) for entry in env)
+        self._invoke("execve", arguments, lambda: self._os_call("execve", arguments, os.execve, path, list(argv),
+                                                                environment))
+
     # -- files ----------------------------------------------------------------------------------
 
     def open(self, path: PathArg, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
@@ -338,6 +370,14 @@ class Syscalls:
         self._invoke("mount_setattr", arguments, lambda: self._raw(
             "mount_setattr", arguments, ctypes.c_int(dirfd), ctypes.c_char_p(_path(path)), ctypes.c_uint(flags),
             ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr))))
+
+
+_RLIMIT_NAMES = {number: name for name, number in c.RLIMITS.items()}
+
+
+def _rlim(value: int) -> int:
+    # The OCI spec writes unlimited as 2**64-1; the resource module wants its own RLIM_INFINITY (-1).
+    return resource.RLIM_INFINITY if value >= 2**64 - 1 else value
 
 
 def _signal_name(signum: int) -> str:
