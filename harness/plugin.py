@@ -24,6 +24,34 @@ def pytest_runtest_logstart(nodeid, location):
         pass
 
 
+def run_context() -> dict:
+    """Where a result was measured: kernel, accel, CPU, QEMU and harness commit (host values when not in a guest)."""
+    cpu_model = ""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "kernel_release": os.uname().release,
+        "kernel_name": os.environ.get("KHARNESS_KERNEL", "host"),
+        "accel": os.environ.get("KHARNESS_ACCEL", "native"),
+        "guest_cpu_model": cpu_model,
+        "host_cpu_model": os.environ.get("KHARNESS_HOST_CPU", cpu_model),
+        "qemu_version": os.environ.get("KHARNESS_QEMU_VERSION", ""),
+        "harness_commit": os.environ.get("KHARNESS_COMMIT", ""),
+        "vcpus": os.cpu_count(),
+    }
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_machine_info(config, machine_info):
+    """Stamp every benchmark file with its context; results are only compared like for like."""
+    machine_info["kharness"] = run_context()
+
+
 @pytest.fixture(scope="session")
 def guest_kernel() -> dict:
     """The kernel the harness asked for (name and expected release); skips outside a harness guest."""

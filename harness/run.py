@@ -41,6 +41,19 @@ def default_jobs(count: int) -> int:
     return max(1, min(count, os.cpu_count() or 1))
 
 
+def host_context(accel: str, qemu_version: str) -> dict:
+    """What the guest cannot know itself, for the benchmarks' machine info."""
+    import subprocess
+    commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parent).stdout.strip()
+    cpu = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return {"accel": accel, "qemu_version": qemu_version, "commit": commit or "unknown", "host_cpu": cpu}
+
+
 def guest_config(p: Prepared, opts: VmOptions, accel: str, out: Path, payload: dict,
                  interactive: bool = False) -> GuestConfig:
     return GuestConfig(
@@ -57,13 +70,15 @@ def run_suites(opts: VmOptions, pytest_args: list[str], out_base: Path | None = 
     jobs = opts.jobs or default_jobs(len(prepared))
     log(f"[run] {len(prepared)} kernel(s), {jobs} at a time, accel {accel}, {opts.cpus} vCPU, "
         f"{opts.memory_mb} MB each, deadline {opts.timeout:.0f} s; results in {run_dir}")
+    context = host_context(accel, version)
     outcomes: dict[str, launch.GuestOutcome] = {}
     interrupted = threading.Event()
 
     def one(p: Prepared) -> launch.GuestOutcome:
         name = p.kernel.name
         log(f"[{name}] booting {p.kernel.release}")
-        payload = {"mode": "run", "kernel": name, "release": p.kernel.release, "pytest_args": pytest_args}
+        payload = {"mode": "run", "kernel": name, "release": p.kernel.release, "pytest_args": pytest_args,
+                   "context": context}
         cfg = guest_config(p, opts, accel, run_dir / name, payload)
         outcome = launch.run_guest(name, cfg, run_dir / name, opts.timeout, opts.verbose, binary=qemu)
         cfg.results.unlink(missing_ok=True)

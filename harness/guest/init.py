@@ -64,6 +64,7 @@ def guest_env(config: dict) -> dict:
         "KHARNESS_GUEST": "1",
         "KHARNESS_KERNEL": config["kernel"],
         "KHARNESS_EXPECTED_RELEASE": config.get("release", ""),
+        **{f"KHARNESS_{key.upper()}": str(value) for key, value in config.get("context", {}).items()},
         # Third-party plugins load only when asked for: every import costs ~20x under TCG.
         "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
         "PYTHONDONTWRITEBYTECODE": "1",

@@ -181,9 +181,12 @@ def test_load_matrix_of_missing_file(tmp_path):
 
 
 def test_real_kernels_toml_loads_with_default_6_1_and_6_12():
-    """The repository's vm-images/kernels.toml is valid and runs 6.1 and 6.12 by default."""
+    """The repository's vm-images/kernels.toml is valid and its default runs (at least) 6.1 and 6.12, in that order."""
     matrix = load_matrix(DEFAULT_MATRIX)
-    assert list(matrix.default) == ["6.1", "6.12"]
+    default = list(matrix.default)
+    assert "6.1" in default and "6.12" in default
+    assert default.index("6.1") < default.index("6.12")
+    assert len(set(default)) == len(default)
     for name in matrix.default:
         spec = matrix.get(name)
         assert spec.packages and spec.release

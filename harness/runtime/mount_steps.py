@@ -1,0 +1,74 @@
+"""The steps of a mount plan, as plain frozen dataclasses that rootfs.py executes in order."""
+
+from dataclasses import dataclass
+
+# What a step's mount point is created as when missing: a directory, an empty file, or like the bind source.
+CREATE_DIR, CREATE_FILE, CREATE_LIKE_SOURCE = "dir", "file", "like-source"
+
+
+@dataclass(frozen=True)
+class MountStep:
+    """One mount(2). `target` is a container path resolved inside the rootfs, or a host path if not `in_rootfs`.
+
+    `what` names the step in errors (`mounts[2] (/dev/pts)`). `keep_locked_flags` ORs in the nosuid/nodev/noexec
+    the mount already has, because a remount inside a user namespace may not clear them (EPERM).
+    `optional` skips the step when the source does not exist (a host without /dev/tty).
+    """
+
+    what: str
+    target: str
+    source: str | None = None
+    fstype: str | None = None
+    flags: int = 0
+    data: str | None = None
+    in_rootfs: bool = True
+    create: str | None = None
+    keep_locked_flags: bool = False
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class Symlink:
+    """Create the symlink `link` (a container path) pointing at `target`; `replace` removes what is there first."""
+
+    what: str
+    link: str
+    target: str
+    replace: bool = False
+
+
+@dataclass(frozen=True)
+class MaskPath:
+    """Hide a container path: /dev/null bound over a file, an empty read-only tmpfs over a directory."""
+
+    what: str
+    path: str
+
+
+@dataclass(frozen=True)
+class ReadonlyPath:
+    """Bind a container path onto itself and remount it read-only."""
+
+    what: str
+    path: str
+
+
+@dataclass(frozen=True)
+class WriteFile:
+    """Write `value` to an existing container file (a sysctl under /proc/sys)."""
+
+    what: str
+    path: str
+    value: str
+
+
+@dataclass(frozen=True)
+class PivotRoot:
+    """Make `rootfs` the root: chdir there, pivot_root(".", "."), then detach the old root stacked on top."""
+
+    what: str
+    rootfs: str
+
+
+Step = MountStep | Symlink | MaskPath | ReadonlyPath | WriteFile | PivotRoot
+

@@ -1,0 +1,143 @@
+"""Tests of the QEMU command line: CPU per accel, devices, serial ports, kernel command line and payload."""
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.vm import qemu
+from harness.vm.qemu import CMDLINE_LIMIT, GuestConfig, QemuError, argv, find_qemu
+
+
+def config(tmp_path: Path, **kw) -> GuestConfig:
+    """A guest config with paths under tmp_path."""
+    return GuestConfig(kernel=tmp_path / "vmlinuz", initrd=tmp_path / "initrd.cpio",
+                       results=tmp_path / "results.txt", **kw)
+
+
+def option_values(args: list[str], option: str) -> list[str]:
+    """Every value given to `option` in an argv."""
+    return [args[i + 1] for i, a in enumerate(args[:-1]) if a == option]
+
+
+def append_words(args: list[str]) -> list[str]:
+    """The words of the -append kernel command line."""
+    (line,) = option_values(args, "-append")
+    return line.split(" ")
+
+
+def decoded_payload(words: list[str]) -> dict:
+    """The JSON payload carried by kharness.config=."""
+    (word,) = [w for w in words if w.startswith("kharness.config=")]
+    return json.loads(base64.urlsafe_b64decode(word.split("=", 1)[1]))
+
+
+def test_tcg_uses_cpu_max(tmp_path):
+    """Under TCG the CPU is `max` (RDRAND, so getrandom() does not block at boot)."""
+    args = argv(config(tmp_path, accel="tcg"))
+    assert option_values(args, "-cpu") == ["max"]
+    assert option_values(args, "-accel") == ["tcg"]
+
+
+def test_kvm_uses_cpu_host(tmp_path):
+    """Under KVM the CPU is `host`."""
+    args = argv(config(tmp_path, accel="kvm"))
+    assert option_values(args, "-cpu") == ["host"]
+    assert option_values(args, "-accel") == ["kvm"]
+
+
+def test_unknown_accel_is_an_error(tmp_path):
+    """An accelerator the data file does not describe raises QemuError."""
+    with pytest.raises(QemuError, match="'hvf'"):
+        argv(config(tmp_path, accel="hvf"))
+
+
+def test_fixed_options_and_paths(tmp_path):
+    """No defaults, no reboot, the data file's binary and machine, memory, CPUs, kernel and initrd."""
+    cfg = config(tmp_path, memory_mb=768, cpus=1)
+    args = argv(cfg)
+    params = qemu.arch_params()
+    assert args[0] == params["binary"]
+    for flag in ("-no-reboot", "-nodefaults", "-no-user-config"):
+        assert flag in args
+    assert option_values(args, "-machine") == [params["machine"]]
+    assert option_values(args, "-m") == ["768"]
+    assert option_values(args, "-smp") == ["1"]
+    assert option_values(args, "-kernel") == [str(tmp_path / "vmlinuz")]
+    assert option_values(args, "-initrd") == [str(tmp_path / "initrd.cpio")]
+    assert argv(cfg, binary="/opt/qemu/bin/qemu-system-x86_64")[0] == "/opt/qemu/bin/qemu-system-x86_64"
+
+
+def test_two_serial_ports_console_on_stdio_results_to_file(tmp_path):
+    """COM1 is a stdio chardev (the console), COM2 a file chardev (the results channel), in that order."""
+    args = argv(config(tmp_path))
+    assert option_values(args, "-serial") == ["chardev:console", "chardev:results"]
+    chardevs = option_values(args, "-chardev")
+    assert "stdio,id=console,signal=off" in chardevs
+    assert f"file,id=results,path={tmp_path / 'results.txt'}" in chardevs
+    assert "mon:stdio" not in args
+
+
+def test_interactive_console_is_mon_stdio(tmp_path):
+    """The interactive shell puts the console and monitor on stdio; results still go to a file."""
+    args = argv(config(tmp_path, interactive=True))
+    assert option_values(args, "-serial") == ["mon:stdio", "chardev:results"]
+    assert option_values(args, "-chardev") == [f"file,id=results,path={tmp_path / 'results.txt'}"]
+
+
+def test_append_has_console_panic_and_payload(tmp_path):
+    """The kernel command line has console=ttyS0, panic=-1, extra words, and a decodable payload."""
+    payload = {"kernel": "6.1", "pytest_args": ["-k", "cgroup and not slow", "-x"], "unicode": "é"}
+    words = append_words(argv(config(tmp_path, append=("printk.time=1",), payload=payload)))
+    assert "console=ttyS0" in words
+    assert "panic=-1" in words
+    assert "printk.time=1" in words
+    assert decoded_payload(words) == payload
+
+
+def test_payload_word_has_no_spaces_or_shell_unsafe_characters(tmp_path):
+    """The payload is one word of URL-safe base64, whatever the JSON holds."""
+    payload = {"args": ["a b", "c/d+e", "?" * 40]}
+    (word,) = [w for w in append_words(argv(config(tmp_path, payload=payload))) if w.startswith("kharness.config=")]
+    value = word.split("=", 1)[1]
+    assert set(value) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=")
+
+
+def test_payload_too_large_for_command_line(tmp_path):
+    """A payload that makes the command line reach 2048 bytes raises QemuError with the length."""
+    with pytest.raises(QemuError, match=f"the x86 limit is {CMDLINE_LIMIT}"):
+        argv(config(tmp_path, payload={"args": ["x" * 2000]}))
+
+
+def test_command_line_just_under_the_limit_is_accepted(tmp_path):
+    """The longest accepted command line is 2047 bytes (COMMAND_LINE_SIZE counts the NUL)."""
+    params = qemu.arch_params()
+    base = len(qemu.kernel_cmdline(config(tmp_path, payload={"a": ""}), params))
+    assert base < CMDLINE_LIMIT
+    # grow the payload one byte of JSON at a time until the limit is reached
+    size = 0
+    while True:
+        try:
+            qemu.kernel_cmdline(config(tmp_path, payload={"a": "x" * (size + 1)}), params)
+        except QemuError:
+            break
+        size += 1
+    longest = qemu.kernel_cmdline(config(tmp_path, payload={"a": "x" * size}), params)
+    assert CMDLINE_LIMIT - 4 <= len(longest) <= CMDLINE_LIMIT - 1
+
+
+def test_find_qemu_missing_binary(tmp_path, monkeypatch):
+    """Without the binary on PATH find_qemu raises QemuError saying how to install it."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(QemuError, match="qemu-system-x86_64 not found on PATH"):
+        find_qemu()
+
+
+def test_find_qemu_on_path(tmp_path, monkeypatch):
+    """An executable of the data file's name on PATH is found."""
+    fake = tmp_path / "qemu-system-x86_64"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert find_qemu() == str(fake)
