@@ -17,15 +17,22 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from dataclasses import dataclass, field
 
 FILE, END, EXIT = "KHARNESS-FILE", "KHARNESS-END", "KHARNESS-EXIT"
+# A result is written under the host's output directory by this name: no paths, no dot-files.
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+def safe_name(name: str) -> bool:
+    return bool(_SAFE_NAME.match(name))
 
 
 def encode_file(name: str, data: bytes) -> bytes:
     """One framed file."""
-    if not name or any(c.isspace() for c in name):
-        raise ValueError(f"result file name {name!r} must be non-empty and without spaces")
+    if not safe_name(name):
+        raise ValueError(f"result file name {name!r} must be a plain file name (letters, digits, _ . -)")
     body = base64.encodebytes(data).decode()
     head = f"{FILE} {name} {len(data)} {hashlib.sha256(data).hexdigest()}\n"
     return (head + body + f"{END} {name}\n").encode()
@@ -54,7 +61,7 @@ def decode(stream: bytes) -> Results:
         if current is None:
             if line.startswith(FILE + " "):
                 parts = line.split()
-                if len(parts) != 4 or not parts[2].isdigit():
+                if len(parts) != 4 or not parts[2].isdigit() or not safe_name(parts[1]):
                     results.errors.append(f"malformed header: {line[:80]!r}")
                     continue
                 current = (parts[1], int(parts[2]), parts[3])

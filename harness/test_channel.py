@@ -125,13 +125,11 @@ def test_malformed_header_and_exit_lines_are_errors():
 @pytest.mark.parametrize("name", ["with space.xml", "tab\tname", "", "new\nline"])
 def test_names_with_whitespace_or_empty_are_rejected(name):
     """encode_file refuses empty names and names containing whitespace."""
-    with pytest.raises(ValueError, match="without spaces"):
+    with pytest.raises(ValueError, match="plain file name"):
         encode_file(name, b"x")
 
 
 @pytest.mark.parametrize("name", ["../escape.xml", "/etc/cron.d/x", "sub/dir.json"])
-@pytest.mark.xfail(strict=True, reason="BUG: decode accepts any whitespace-free name, including paths such as "
-                   "../x or /abs; run_guest then writes out_dir / name, so a guest can write outside out_dir")
 def test_decode_refuses_file_names_that_are_paths(name):
     """A file name with a path separator or '..' is not accepted from the guest."""
     data = b"payload"
@@ -150,7 +148,7 @@ def test_exit_status_negative_and_last_wins():
 
 
 @settings(max_examples=60, deadline=None, derandomize=True, database=None)
-@given(st.dictionaries(st.from_regex(r"[A-Za-z0-9_.-]{1,20}", fullmatch=True), st.binary(max_size=400), max_size=4),
+@given(st.dictionaries(st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,19}", fullmatch=True), st.binary(max_size=400), max_size=4),
        st.integers(min_value=0, max_value=255))
 def test_round_trip_property(files, status):
     """Any set of files with simple names and any status round-trips, with or without \\r\\n translation."""

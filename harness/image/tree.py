@@ -50,6 +50,11 @@ class ImageTree:
             current = candidate
         return current
 
+    def canonical(self, path: str) -> str:
+        """Where path's last component sits in the tree, its parent's links followed."""
+        parent = self.resolve_dir(posixpath.dirname(path.rstrip("/")))
+        return f"{parent}/{posixpath.basename(path.rstrip('/'))}".lstrip("/")
+
     def _place(self, path: str, node: Node) -> str:
         parent = self.resolve_dir(posixpath.dirname(path.rstrip("/")))
         name = f"{parent}/{posixpath.basename(path.rstrip('/'))}".lstrip("/")
@@ -81,9 +86,11 @@ class ImageTree:
         parts = path.strip("/").split("/")
         for i in range(1, len(parts)):
             prefix = "/" + "/".join(parts[:i])
-            if os.path.islink(prefix) and prefix.lstrip("/") not in self.nodes:
+            # Place each symlinked directory where the tree's earlier links put it (a link reached
+            # through another link lives under that link's target), then add what it points to.
+            if os.path.islink(prefix) and self.canonical(prefix) not in self.nodes:
                 target = os.readlink(prefix)
-                self.nodes[prefix.lstrip("/")] = Node("link", target=target)
+                self._place(prefix, Node("link", target=target))
                 self.add_host(posixpath.normpath(posixpath.join(posixpath.dirname(prefix), target)))
         st = os.lstat(path)
         if stat.S_ISLNK(st.st_mode):

@@ -38,6 +38,8 @@ def configured_sources(sources_dir: Path = SOURCES_DIR, sources_list: Path = SOU
             )
             if "deb" not in fields.get("types", []):
                 continue
+            if fields.get("enabled", ["yes"])[0].lower() in ("no", "false", "0"):
+                continue  # apt skips a disabled stanza, and so do we
             for uri in fields.get("uris", []):
                 found += [AptSource(uri.rstrip("/"), s) for s in fields.get("suites", [])]
     lists = [sources_list] + (sorted(sources_dir.glob("*.list")) if sources_dir.is_dir() else [])

@@ -114,6 +114,9 @@ def parse_matrix(text: str, source: Path = Path("kernels.toml")) -> Matrix:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise MatrixError(f"{source}: not valid TOML: {exc}") from None
+    unknown = set(data) - {"kernels", "default"}
+    if unknown:
+        raise MatrixError(f"{source}: {sorted(unknown)[0]}: unknown top-level key (expected kernels, default)")
     kernels_table = data.get("kernels")
     if not isinstance(kernels_table, dict) or not kernels_table:
         raise MatrixError(f"{source}: kernels: missing or empty table")

@@ -64,8 +64,6 @@ def test_configured_sources_without_any_file(tmp_path):
     assert configured_sources(tmp_path / "absent.d", tmp_path / "absent.list") == []
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: configured_sources ignores the deb822 `Enabled: no` field, so a "
-                   "source apt itself ignores can be chosen as the mirror")
 def test_configured_sources_skips_disabled_deb822_stanza(tmp_path):
     """A deb822 stanza with `Enabled: no` is not a configured source (apt ignores it too)."""
     parts = tmp_path / "sources.list.d"

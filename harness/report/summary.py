@@ -25,7 +25,7 @@ def matrix_table(reports: list[KernelReport], max_rows: int = 80) -> list[str]:
         note = f"({len(uniform)} tests passing on every kernel not listed)"
     if not rows:
         return [note] if note else []
-    width = max(len(t) for t in rows)
+    width = max(len(t) for t in [*rows, "test"])
     widths = [max(len(k), 5) for k in kernels]
     lines = ["test".ljust(width) + "  " + "  ".join(k.ljust(w) for k, w in zip(kernels, widths))]
     for test in rows:

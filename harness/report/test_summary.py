@@ -44,8 +44,6 @@ def test_table_columns_are_aligned():
     assert [line[start:].split()[0] for line in table] == ["6.12", "pass", "pass", "-", "ERROR"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: matrix_table sizes the test column by the longest test id only, so "
-                   "test ids shorter than the header word 'test' misalign every kernel column")
 def test_table_columns_aligned_with_short_test_ids():
     """With test ids shorter than 'test' the kernel column still lines up under its header."""
     table = matrix_table([report("6.1", a="passed", bb="failed")])

@@ -65,10 +65,10 @@ def choose(requested: str, qemu: str, qemu_version: str, cache: Path, log=print)
     key = _probe_key(qemu_version)
     try:
         saved = json.loads(memo.read_text())
-        if saved.get("key") == key:
+        if isinstance(saved, dict) and saved.get("key") == key and saved.get("accel") in ("kvm", "tcg"):
             return saved["accel"]
-    except (OSError, ValueError, KeyError):
-        pass
+    except (OSError, ValueError):
+        pass  # a missing or damaged memo just means probing again
     works, why = run_probe(qemu, "kvm", cache)
     accel = "kvm" if works else "tcg"
     log(f"[accel] KVM {'works' if works else 'unusable: ' + why}; using {accel} "

@@ -82,6 +82,16 @@ def test_auto_reprobes_after_corrupt_memo(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "accel.json").read_text())["accel"] == "kvm"
 
 
+@pytest.mark.parametrize("memo", ["null", "[]", '"tcg"'])
+def test_auto_reprobes_after_memo_that_is_not_an_object(tmp_path, monkeypatch, memo):
+    """An accel.json holding JSON that is not an object is ignored and replaced, like a truncated one."""
+    (tmp_path / "accel.json").write_text(memo)
+    probe = CountingProbe(False)
+    monkeypatch.setattr(accel, "run_probe", probe)
+    assert accel.choose("auto", "qemu", "v", tmp_path, log=lambda m: None) == "tcg"
+    assert len(probe.calls) == 1
+
+
 def test_probe_bios_has_reset_code_at_fff0(tmp_path):
     """The probe BIOS is 64 KiB with mov al,0x31; out 0xf4,al; hlt; jmp at the reset vector."""
     path = accel.probe_bios(tmp_path / "sub")

@@ -1,0 +1,109 @@
+"""Inside the container, after the rootfs: cwd, rlimits, umask, user, capabilities, no_new_privs, then execve."""
+
+import os
+import signal
+
+from . import constants as c
+from .errors import ContainerError
+from .spec_process import Capabilities, Process
+from .syscalls import CapabilitySets, Syscalls
+
+DEFAULT_UMASK = 0o022  # runc's, when process.user.umask is not set
+# The PATH searched when the spec's env has none (runc uses the same).
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Python ignores these at start-up; an ignored signal stays ignored across execve, so restore them first.
+_PYTHON_IGNORED_SIGNALS = ("SIGPIPE", "SIGXFSZ", "SIGXFZ")
+
+
+def set_up_process(process: Process, syscalls: Syscalls) -> str:
+    """Apply everything in `process` but the exec itself, in runc's order; returns the executable's path.
+
+    The order matters: rlimits while still privileged (raising a hard limit needs CAP_SYS_RESOURCE), the bounding
+    set dropped while CAP_SETPCAP is still there, PR_SET_KEEPCAPS across the uid change so the permitted set
+    survives it, then the final sets with capset and the ambient ones, and no_new_privs last.
+    """
+    _chdir(process.cwd, syscalls)
+    for rlimit in process.rlimits:
+        syscalls.setrlimit(c.RLIMITS[rlimit.type], rlimit.soft, rlimit.hard)
+    os.umask(DEFAULT_UMASK if process.user.umask is None else process.user.umask)
+    capabilities = process.capabilities
+    if capabilities is not None:
+        drop_bounding_set(capabilities, syscalls)
+        syscalls.prctl(c.PR_SET_KEEPCAPS, 1)
+    syscalls.setgroups(process.user.additional_gids)
+    syscalls.setresgid(process.user.gid, process.user.gid, process.user.gid)
+    syscalls.setresuid(process.user.uid, process.user.uid, process.user.uid)
+    if capabilities is not None:
+        syscalls.prctl(c.PR_SET_KEEPCAPS, 0)
+        apply_capabilities(capabilities, syscalls)
+    if process.no_new_privileges:
+        syscalls.prctl(c.PR_SET_NO_NEW_PRIVS, 1)
+    return find_executable(process.args[0], process.env)
+
+
+def drop_bounding_set(capabilities: Capabilities, syscalls: Syscalls) -> None:
+    """PR_CAPBSET_DROP every capability the kernel knows that `bounding` does not name."""
+    keep = {c.CAPABILITIES[name] for name in capabilities.bounding}
+    for number in range(last_capability() + 1):
+        if number not in keep:
+            syscalls.prctl(c.PR_CAPBSET_DROP, number)
+
+
+def apply_capabilities(capabilities: Capabilities, syscalls: Syscalls) -> None:
+    """capset the effective, permitted and inheritable sets, then raise the ambient ones the kernel allows.
+
+    The kernel raises an ambient capability only if it is both permitted and inheritable. runc's default config
+    lists ambient capabilities but no inheritable ones, and runc 1.1.5 runs it with an empty ambient set; we do
+    the same by skipping what the kernel would refuse, instead of failing the container.
+    """
+    sets = CapabilitySets(effective=_mask(capabilities.effective), permitted=_mask(capabilities.permitted),
+                          inheritable=_mask(capabilities.inheritable))
+    syscalls.capset(sets)
+    syscalls.prctl(c.PR_CAP_AMBIENT, c.PR_CAP_AMBIENT_CLEAR_ALL)
+    for name in capabilities.ambient:
+        number = c.CAPABILITIES[name]
+        if sets.permitted >> number & 1 and sets.inheritable >> number & 1:
+            syscalls.prctl(c.PR_CAP_AMBIENT, c.PR_CAP_AMBIENT_RAISE, number)
+
+
+def last_capability(proc: str = "/proc") -> int:
+    """The highest capability number the running kernel knows (cap_last_cap), or ours if unreadable."""
+    try:
+        with open(f"{proc}/sys/kernel/cap_last_cap", encoding="ascii") as cap_last_cap:
+            return int(cap_last_cap.read())
+    except (OSError, ValueError):
+        return max(c.CAPABILITIES.values())
+
+
+def find_executable(program: str, env: tuple[str, ...]) -> str:
+    """The path execve will run: `program` itself if it has a slash, else the first match in the env's PATH."""
+    if "/" in program:
+        candidates = [program]
+    else:
+        path = next((entry[5:] for entry in env if entry.startswith("PATH=")), DEFAULT_PATH)
+        candidates = [os.path.join(directory or ".", program) for directory in path.split(":")]
+    for candidate in candidates:
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    where = "" if "/" in program else " in $PATH"
+    raise ContainerError(f"process.args[0]: executable file {program!r} not found{where}")
+
+
+def exec_process(executable: str, process: Process, syscalls: Syscalls) -> None:
+    """execve the container's program with signal dispositions and mask as a fresh process would have them."""
+    for name in _PYTHON_IGNORED_SIGNALS:
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    syscalls.execve(executable, process.args, process.env)
+
+
+def _chdir(cwd: str, syscalls: Syscalls) -> None:
+    try:
+        syscalls.chdir(cwd)
+    except OSError as error:
+        raise ContainerError(f"process.cwd: {error}") from error
+
+
+def _mask(names: tuple[str, ...]) -> int:
+    return sum(1 << c.CAPABILITIES[name] for name in set(names))
