@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import apt, bzimage
 from .layout import discover
-from .spec import KernelSpec, PackageRef
+from .spec import KernelSpec, PackageRef, toml_path
 
 
 def cache_root() -> Path:
@@ -91,7 +91,7 @@ def fetch(spec: KernelSpec, root: Path | None = None, log=print) -> BootableKern
         layout = discover(staging)
         if layout.release != spec.release:
             raise apt.FetchError(
-                f"kernels.{spec.name}.release: the packages hold release {layout.release}, "
+                f"{toml_path(spec.name)}.release: the packages hold release {layout.release}, "
                 f"kernels.toml says {spec.release}"
             )
         meta = {

@@ -97,7 +97,9 @@ def resolve(wanted: list[str], files: dict[str, Path], built_in: set[str],
     """The wanted modules and their dependencies, each after what it depends on.
 
     A wanted module that is neither a file nor built in is an error naming it; one that is built
-    in needs no loading and is left out.
+    in needs no loading and is left out. A kernel with no module files and no modules.builtin
+    at all (a custom kernel with everything built in) needs nothing loaded: wanted modules are
+    then left out too.
     """
     ordered: list[ModuleFile] = []
     done: set[str] = set()

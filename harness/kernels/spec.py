@@ -64,6 +64,11 @@ class Matrix:
             ) from None
 
 
+def toml_path(name: str) -> str:
+    """The TOML path of a kernel's table, quoted as TOML writes it: kernels."6.1"."""
+    return f'kernels."{name}"' if not name.replace("_", "").replace("-", "").isalnum() else f"kernels.{name}"
+
+
 def _require(table: dict, key: str, kind: type, where: str):
     if key not in table:
         raise MatrixError(f"{where}.{key}: missing")
@@ -86,7 +91,7 @@ def _package(table: object, where: str) -> PackageRef:
 
 
 def _kernel(name: str, table: object) -> KernelSpec:
-    where = f"kernels.{name!r}" if "." in name else f"kernels.{name}"
+    where = toml_path(name)
     if not isinstance(table, dict):
         raise MatrixError(f"{where}: expected a table")
     unknown = set(table) - {"release", "packages", "suite", "description"}
