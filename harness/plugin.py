@@ -10,6 +10,21 @@ FIRST_TEST_MARKER = "KHARNESS-FIRST-TEST"
 _announced = False
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "requires(*features): the test needs kernel features (see harness.features); "
+                   "where one is absent it is skipped, naming the feature and its first release")
+
+
+def pytest_runtest_setup(item):
+    """Skip a test whose required kernel features the running kernel lacks, saying which and since when."""
+    from . import features
+    for marker in item.iter_markers("requires"):
+        for name in marker.args:
+            if not features.has(name):
+                pytest.skip(features.skip_reason(name))
+
+
 def pytest_runtest_logstart(nodeid, location):
     """Tell the host, on the console, when the first test starts (it times boot-to-first-test)."""
     global _announced

@@ -131,6 +131,9 @@ def report(outcomes: list[launch.GuestOutcome], run_dir: Path, accel: str, versi
                  f"{rep.count('skipped')} skipped"
         first = f"{o.seconds_to_first_test:.1f}" if o.seconds_to_first_test else "-"
         log(f"{o.kernel:>8}: {o.status:<8} {counts}; first test at {first} s, whole run {o.seconds:.1f} s")
+        # Skips are listed per kernel: a feature missing on an old kernel must be visible, not hidden.
+        for reason, count in summary.skip_reasons(rep).items():
+            log(f"{'':>8}  skipped {count}x: {reason}")
         if not o.ok:
             failed = [t.test_id for t in rep.tests if t.outcome in ("failed", "error")]
             named = f": {', '.join(failed[:5])}" + (f" and {len(failed) - 5} more" if len(failed) > 5 else "") \

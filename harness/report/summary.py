@@ -42,3 +42,13 @@ def totals(reports: list[KernelReport]) -> dict[str, int]:
         for key in out:
             out[key] += report.count(key)
     return out
+
+
+def skip_reasons(report: KernelReport) -> dict[str, int]:
+    """Each distinct skip reason of one kernel, with how many tests it skipped."""
+    reasons: dict[str, int] = {}
+    for test in report.tests:
+        if test.outcome == "skipped":
+            reason = test.message.removeprefix("Skipped: ") or "no reason given"
+            reasons[reason] = reasons.get(reason, 0) + 1
+    return reasons

@@ -83,3 +83,16 @@ def test_totals_sum_outcomes_over_kernels():
     """totals() adds up each outcome over every kernel."""
     assert totals(REPORTS) == {"passed": 3, "failed": 1, "skipped": 1, "error": 1}
     assert totals([]) == {"passed": 0, "failed": 0, "skipped": 0, "error": 0}
+
+
+def test_skip_reasons_are_grouped_and_counted():
+    """skip_reasons() groups a kernel's skips by reason and counts them (so 5.10's gaps show)."""
+    from harness.report.junit import KernelReport, TestResult
+    from harness.report.summary import skip_reasons
+    report = KernelReport("5.10", [
+        TestResult("a::t1", "skipped", "Skipped: cgroup.kill absent"),
+        TestResult("a::t2", "skipped", "Skipped: cgroup.kill absent"),
+        TestResult("a::t3", "skipped", ""),
+        TestResult("a::t4", "passed"),
+    ])
+    assert skip_reasons(report) == {"cgroup.kill absent": 2, "no reason given": 1}

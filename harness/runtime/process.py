@@ -60,6 +60,7 @@ class ContainerProcess:
     pid: int
     pidfd: int
     channel: socket.socket
+    exit_status: int | None = None  # set once the process has been waited for
 
 
 def spawn_container(spec: Spec, bundle: str, rootfs: str, exec_fifo: str,

@@ -69,7 +69,8 @@ def apply_capabilities(capabilities: Capabilities, syscalls: Syscalls) -> None:
 def last_capability(proc: str = "/proc") -> int:
     """The highest capability number the running kernel knows (cap_last_cap), or ours if unreadable."""
     try:
-        with open(f"{proc}/sys/kernel/cap_last_cap", encoding="ascii") as cap_last_cap:
+        # Bytes, not text: after pivot_root the interpreter cannot import a codec it has not loaded yet.
+        with open(f"{proc}/sys/kernel/cap_last_cap", "rb") as cap_last_cap:
             return int(cap_last_cap.read())
     except (OSError, ValueError):
         return max(c.CAPABILITIES.values())

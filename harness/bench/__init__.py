@@ -1,0 +1,1 @@
+"""Benchmark results: load, store, A/B compare and report pytest-benchmark JSON from harness runs."""

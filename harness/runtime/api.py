@@ -1,0 +1,210 @@
+"""The runtime as a library: create, start, run, wait, kill, delete, state, list_containers and ps, like runc."""
+
+import errno
+import os
+import select
+import signal as signal_module
+
+from .cgroups import check_resources
+from .errors import ContainerError, SpecError
+from .namespaces import check_namespaces
+from .process import ContainerProcess, confirm_exec, spawn_container
+from .rootfs_plan import rootfs_path
+from .spec import Spec, load_spec
+from .state import CREATED, RUNNING, STOPPED, ContainerRecord, StateDir, container_pids, process_start_time
+from .syscalls import Syscalls
+
+# How long delete --force waits for a SIGKILLed container to be gone.
+KILL_TIMEOUT_SECONDS = 10.0
+
+# Containers this process created, by (state root, id): they are its children, so it can wait for them.
+_children: dict[tuple[str, str], ContainerProcess] = {}
+
+
+def create(bundle: str, container_id: str, root: str | None = None, syscalls: Syscalls | None = None) -> int:
+    """Create a container from `bundle` (a directory with config.json); returns the init's host pid.
+
+    The init is set up and waits for `start`. Raises SpecError for a bad config, ContainerError otherwise.
+    """
+    states = StateDir(root)
+    bundle = os.path.realpath(bundle)
+    spec = load_spec(bundle)
+    check_supported(spec)
+    rootfs = rootfs_path(spec, bundle)
+    if not os.path.isdir(rootfs):
+        raise ContainerError(f"root.path: {rootfs} is not a directory")
+    states.reserve(container_id)
+    try:
+        child = spawn_container(spec, bundle, rootfs, states.exec_fifo(container_id), syscalls)
+        started = process_start_time(child.pid)
+        own_pid_namespace = spec.linux.namespace("pid") is not None and spec.linux.namespace("pid").path is None
+        states.save(ContainerRecord(id=container_id, pid=child.pid, bundle=bundle, rootfs=rootfs,
+                                    oci_version=spec.oci_version, start_time=started[0] if started else 0,
+                                    annotations=dict(spec.annotations), own_pid_namespace=own_pid_namespace))
+    except BaseException:  # KeyboardInterrupt too: the state dir must not outlive a failed create
+        states.remove(container_id)
+        raise
+    _children[(states.root, container_id)] = child
+    return child.pid
+
+
+def start(container_id: str, root: str | None = None) -> None:
+    """Let a created container exec its program; in the creating process, also wait until it has exec'd."""
+    states = StateDir(root)
+    with states.locked(container_id):
+        record = states.load(container_id)
+        status = states.status(record)
+        if status != CREATED:
+            raise ContainerError(f"container {container_id!r} is {status}, only a created container can start")
+        fifo = states.exec_fifo(container_id)
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as error:
+            # ENXIO: no reader, the init died between the status check and here.
+            raise ContainerError(f"container {container_id!r}: cannot open {fifo}: {error.strerror}") from error
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+        os.unlink(fifo)  # from now on the status reads "running"
+    child = _children.get((states.root, container_id))
+    if child is not None and child.channel.fileno() != -1:
+        confirm_exec(child)
+
+
+def wait(container_id: str, root: str | None = None) -> int:
+    """Wait for a container this process created to exit; its exit status, 128+N if killed by signal N."""
+    states = StateDir(root)
+    child = _children.get((states.root, container_id))
+    if child is None:
+        raise ContainerError(f"container {container_id!r} was not created by this process, so its exit status "
+                             "cannot be collected")
+    return _reap(child)
+
+
+def run(bundle: str, container_id: str, root: str | None = None, syscalls: Syscalls | None = None) -> int:
+    """Create, start and wait for a container, then delete it; returns its exit status (128+N for signal N)."""
+    create(bundle, container_id, root, syscalls)
+    try:
+        start(container_id, root)
+        return wait(container_id, root)
+    finally:
+        delete(container_id, force=True, root=root)
+
+
+def kill(container_id: str, signal: int | str = signal_module.SIGTERM, root: str | None = None) -> None:
+    """Send `signal` (a number, or a name like "KILL" or "SIGKILL") to the container's init."""
+    number = parse_signal(signal)
+    states = StateDir(root)
+    with states.locked(container_id):
+        record = states.load(container_id)
+        if states.status(record) == STOPPED:
+            raise ContainerError(f"container {container_id!r} is not running")
+        _signal(record, number)
+
+
+def delete(container_id: str, force: bool = False, root: str | None = None) -> None:
+    """Remove a stopped or created container (a created one is killed); a running one needs `force`."""
+    states = StateDir(root)
+    with states.locked(container_id):
+        try:
+            record = states.load(container_id)
+        except ContainerError:
+            if not force:
+                raise
+            record = None  # a half-created container: its directory goes anyway
+        if record is not None:
+            status = states.status(record)
+            if status == RUNNING and not force:
+                raise ContainerError(f"container {container_id!r} is running: stop it first, or use force")
+            if status != STOPPED:
+                _signal(record, signal_module.SIGKILL, wait_seconds=KILL_TIMEOUT_SECONDS)
+        child = _children.pop((states.root, container_id), None)
+        if child is not None:
+            _reap(child)
+        states.remove(container_id)
+
+
+def state(container_id: str, root: str | None = None) -> dict:
+    """The OCI state of a container: ociVersion, id, status, pid, bundle, rootfs, created, owner, annotations."""
+    states = StateDir(root)
+    return states.oci_state(states.load(container_id))
+
+
+def list_containers(root: str | None = None) -> list[dict]:
+    """The OCI state of every container under `root` (those still being created are left out)."""
+    states = StateDir(root)
+    found = []
+    for container_id in states.ids():
+        try:
+            found.append(states.oci_state(states.load(container_id)))
+        except ContainerError:
+            continue  # created or deleted while we looked
+    return found
+
+
+def ps(container_id: str, root: str | None = None) -> list[int]:
+    """The host pids of the container's processes (empty when it has stopped)."""
+    states = StateDir(root)
+    record = states.load(container_id)
+    return [] if states.status(record) == STOPPED else container_pids(record)
+
+
+def check_supported(spec: Spec) -> None:
+    """Refuse what this runtime does not implement, rather than run a container weaker than asked."""
+    if spec.process.terminal:
+        raise SpecError("process.terminal", "a terminal (console socket) is not supported; set it to false")
+    if spec.linux.seccomp is not None:
+        raise SpecError("linux.seccomp", "seccomp filters are not supported yet")
+    if spec.process.apparmor_profile:
+        raise SpecError("process.apparmorProfile", "AppArmor profiles are not supported")
+    check_namespaces(spec)
+    check_resources(spec.linux.resources)
+
+
+def parse_signal(signal: int | str) -> int:
+    """A signal number from 9, "9", "KILL" or "SIGKILL"."""
+    if isinstance(signal, int):
+        return signal
+    text = signal.strip().upper()
+    if text.isdigit():
+        return int(text)
+    name = text if text.startswith("SIG") else "SIG" + text
+    try:
+        return signal_module.Signals[name].value
+    except KeyError as error:
+        raise ContainerError(f"unknown signal {signal!r}") from error
+
+
+def _signal(record: ContainerRecord, number: int, wait_seconds: float | None = None) -> None:
+    """Signal the init through a pidfd; with `wait_seconds`, also wait until it has exited."""
+    syscalls = Syscalls()
+    try:
+        pidfd = syscalls.pidfd_open(record.pid)
+    except OSError as error:
+        if error.errno == errno.ESRCH:
+            return  # exited since the status check
+        raise
+    try:
+        # The pidfd pins the process: if it is still the one that started at start_time, the signal reaches it.
+        found = process_start_time(record.pid)
+        if found is None or found[0] != record.start_time:
+            return
+        syscalls.pidfd_send_signal(pidfd, number)
+        # A pidfd polls readable once its process has exited, whoever its parent is.
+        if wait_seconds is not None and not select.select([pidfd], [], [], wait_seconds)[0]:
+            raise ContainerError(f"container {record.id!r} (pid {record.pid}) survived signal {number} for "
+                                 f"{wait_seconds:.0f} s")
+    finally:
+        os.close(pidfd)
+
+
+def _reap(child: ContainerProcess) -> int:
+    """waitpid the init once (later calls return the first answer) and close its descriptors."""
+    if child.exit_status is None:
+        _, status = os.waitpid(child.pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        child.exit_status = 128 - code if code < 0 else code
+        os.close(child.pidfd)
+        child.channel.close()
+    return child.exit_status

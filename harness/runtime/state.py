@@ -1,0 +1,195 @@
+"""Per-container state directories (state.json, exec.fifo, a lock) under a root such as /run/kharness-runtime."""
+
+import contextlib
+import datetime
+import fcntl
+import json
+import os
+import re
+import shutil
+from dataclasses import asdict, dataclass, field
+from typing import Iterator
+
+from .errors import ContainerError
+
+DEFAULT_ROOT = "/run/kharness-runtime"
+STATE_FILE = "state.json"
+EXEC_FIFO = "exec.fifo"
+# runc's rule for container ids: they become directory names, so no slashes and no "." or "..".
+_VALID_ID = re.compile(r"[\w+.-]+")
+# /proc/PID/stat states of a process that has exited but is not reaped yet (zombie, dead).
+_EXITED_STATES = ("Z", "X")
+
+CREATING, CREATED, RUNNING, STOPPED = "creating", "created", "running", "stopped"
+
+
+@dataclass
+class ContainerRecord:
+    """What the runtime remembers of a container; `start_time` (clock ticks after boot, /proc/PID/stat field 22)
+    tells the container's init from a later process that reuses its pid."""
+
+    id: str
+    pid: int
+    bundle: str
+    rootfs: str
+    oci_version: str
+    start_time: int
+    created: str = field(default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).isoformat())
+    annotations: dict[str, str] = field(default_factory=dict)
+    # Whether the container has its own pid namespace, so `ps` can match processes by namespace.
+    own_pid_namespace: bool = True
+
+
+class StateDir:
+    """The state directories of all containers under one root; `root` None means DEFAULT_ROOT."""
+
+    def __init__(self, root: str | None = None) -> None:
+        self.root = os.path.abspath(root or DEFAULT_ROOT)
+
+    def path(self, container_id: str) -> str:
+        check_id(container_id)
+        return os.path.join(self.root, container_id)
+
+    def exec_fifo(self, container_id: str) -> str:
+        return os.path.join(self.path(container_id), EXEC_FIFO)
+
+    def reserve(self, container_id: str) -> str:
+        """Make the container's directory and its exec FIFO; an existing id is an error."""
+        directory = self.path(container_id)
+        os.makedirs(self.root, mode=0o711, exist_ok=True)
+        try:
+            os.mkdir(directory, 0o711)
+        except FileExistsError as error:
+            raise ContainerError(f"container {container_id!r} already exists (in {self.root})") from error
+        os.mkfifo(os.path.join(directory, EXEC_FIFO), 0o600)
+        return directory
+
+    def save(self, record: ContainerRecord) -> None:
+        """Write state.json atomically (a reader sees the old or the new file, never half of one)."""
+        final = os.path.join(self.path(record.id), STATE_FILE)
+        temporary = final + ".tmp"
+        with open(temporary, "w", encoding="utf-8") as state_file:
+            json.dump(asdict(record), state_file)
+        os.replace(temporary, final)
+
+    def load(self, container_id: str) -> ContainerRecord:
+        """The record of a container; ContainerError if there is none (or it is still being created)."""
+        path = os.path.join(self.path(container_id), STATE_FILE)
+        try:
+            with open(path, encoding="utf-8") as state_file:
+                return ContainerRecord(**json.load(state_file))
+        except FileNotFoundError as error:
+            if os.path.isdir(self.path(container_id)):
+                raise ContainerError(f"container {container_id!r} is still being created (no {path})") from error
+            raise ContainerError(f"container {container_id!r} does not exist (in {self.root})") from error
+        except (ValueError, TypeError) as error:
+            raise ContainerError(f"{path}: unreadable state: {error}") from error
+
+    def remove(self, container_id: str) -> None:
+        shutil.rmtree(self.path(container_id), ignore_errors=False)
+
+    def ids(self) -> list[str]:
+        """The ids of every container with a state directory, sorted."""
+        try:
+            return sorted(name for name in os.listdir(self.root)
+                          if _VALID_ID.fullmatch(name) and os.path.isdir(os.path.join(self.root, name)))
+        except FileNotFoundError:
+            return []
+
+    @contextlib.contextmanager
+    def locked(self, container_id: str) -> Iterator[None]:
+        """Hold an exclusive flock on the container's directory: one start/kill/delete at a time."""
+        try:
+            fd = os.open(self.path(container_id), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError as error:
+            raise ContainerError(f"container {container_id!r} does not exist (in {self.root})") from error
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def status(self, record: ContainerRecord) -> str:
+        """created (waiting for start), running, or stopped, from the process and the exec FIFO."""
+        if not is_alive(record.pid, record.start_time):
+            return STOPPED
+        return CREATED if os.path.exists(self.exec_fifo(record.id)) else RUNNING
+
+    def oci_state(self, record: ContainerRecord) -> dict:
+        """The OCI state document of a container (runc adds rootfs, created and owner: so do we)."""
+        status = self.status(record)
+        return {
+            "ociVersion": record.oci_version,
+            "id": record.id,
+            "status": status,
+            "pid": record.pid if status != STOPPED else 0,
+            "bundle": record.bundle,
+            "rootfs": record.rootfs,
+            "created": record.created,
+            "owner": "",
+            "annotations": record.annotations,
+        }
+
+
+def check_id(container_id: str) -> None:
+    if not _VALID_ID.fullmatch(container_id or "") or container_id in (".", ".."):
+        raise ContainerError(f"invalid container id {container_id!r}: use letters, digits, '_', '+', '-' and '.'")
+
+
+def process_start_time(pid: int) -> tuple[int, str] | None:
+    """(start time in clock ticks, state letter) of a process from /proc/PID/stat, None if it does not exist."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as stat_file:
+            text = stat_file.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # The command name (field 2) is in parentheses and may hold spaces or ")": split after its last ")".
+    fields = text[text.rindex(")") + 2:].split()
+    return int(fields[19]), fields[0]
+
+
+def is_alive(pid: int, start_time: int) -> bool:
+    """Whether `pid` is still the process that started at `start_time`, and has not exited."""
+    found = process_start_time(pid)
+    return found is not None and found[0] == start_time and found[1] not in _EXITED_STATES
+
+
+def container_pids(record: ContainerRecord) -> list[int]:
+    """The host pids of the container's processes: those in its pid namespace, or its init and descendants."""
+    if record.own_pid_namespace:
+        try:
+            namespace = os.stat(f"/proc/{record.pid}/ns/pid").st_ino
+        except FileNotFoundError:
+            return []
+        return sorted(pid for pid in _all_pids() if _pid_namespace(pid) == namespace)
+    children: dict[int, list[int]] = {}
+    for pid in _all_pids():
+        found = _parent_pid(pid)
+        if found is not None:
+            children.setdefault(found, []).append(pid)
+    pids, pending = [], [record.pid]
+    while pending:
+        pid = pending.pop()
+        pids.append(pid)
+        pending.extend(children.get(pid, []))
+    return sorted(pids)
+
+
+def _all_pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _pid_namespace(pid: int) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}/ns/pid").st_ino
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+
+
+def _parent_pid(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as stat_file:
+            text = stat_file.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return int(text[text.rindex(")") + 2:].split()[1])
