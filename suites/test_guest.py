@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -59,3 +60,14 @@ def test_guest_modules_are_loaded(guest_kernel):
     assert "overlay" in filesystems
     for name in ("veth", "bridge"):
         assert name in loaded or Path(f"/sys/module/{name}").exists(), f"{name} not available"
+
+
+@pytest.mark.parametrize("runtime", ["runc", "crun"])
+def test_other_oci_runtimes_are_packed(guest_kernel, runtime):
+    """runc and crun (packed when the host has them; CI installs both) start in the guest."""
+    path = shutil.which(runtime)
+    if path is None:
+        pytest.skip(f"{runtime} is not in the image: the host that built it has no {runtime}")
+    result = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "version" in result.stdout

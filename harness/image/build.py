@@ -59,6 +59,20 @@ def find_busybox() -> Path:
     raise ImageError("busybox not found: install it (`apt-get install busybox-static`) or set KHARNESS_BUSYBOX")
 
 
+# Other OCI runtimes packed when the host has them, so suites and benchmarks can compare (--runtime).
+OTHER_RUNTIMES = ("runc", "crun")
+
+
+def other_runtimes() -> list[Path]:
+    """The host's runc and crun binaries, those that are installed (CI installs both)."""
+    found = []
+    for name in OTHER_RUNTIMES:
+        path = shutil.which(name)
+        if path:
+            found.append(Path(path))
+    return found
+
+
 def _stat_digest(paths: list[Path], extra: str) -> str:
     digest = hashlib.sha256(extra.encode())
     for path in sorted(set(paths)):
@@ -83,6 +97,7 @@ def base_sources() -> dict[str, list[Path]]:
         "venv": python_tree.venv_files(),
         "project": python_tree.project_files(),
         "busybox": [find_busybox()],
+        "runtimes": other_runtimes(),
     }
 
 
