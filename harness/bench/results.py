@@ -190,3 +190,12 @@ def kernel_order(name: str) -> tuple:
     """Sort key putting kernel names in version order: 5.10 < 6.1 < 6.12 < 7.2; other names after."""
     parts = re.split(r"(\d+)", name)
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts if p)
+
+
+def format_seconds(seconds: float) -> str:
+    """A duration with a unit that keeps 3-4 significant digits: 1.234 s, 13.12 ms, 194.5 us."""
+    if seconds >= 1:
+        return f"{seconds:.3f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.1f} us"
