@@ -17,6 +17,8 @@ EPILOG = """examples:
   python -m harness exec --kernel 6.12 -- uname -r
   python -m harness shell --kernel 6.12
   python -m harness kernels --fetch
+  python -m harness run --only benchmarks --baseline kharness-results/benchmarks --report
+  python -m harness bench compare kharness-results/run-A kharness-results/latest
 """
 
 
@@ -49,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", type=int, default=0, metavar="N",
                      help="guests booted at once (default: the number of host CPUs)")
     run.add_argument("--output", type=Path, help="results directory (default: kharness-results/run-*)")
+    run.add_argument("--only", choices=("suites", "benchmarks"),
+                     help="run only the suites or only the benchmarks (default: both)")
+    run.add_argument("--baseline", type=Path, metavar="RUN|STORAGE",
+                     help="after the run, compare its benchmarks with this run or storage directory; "
+                          "exit 1 on a significant regression")
+    run.add_argument("--report", action="store_true",
+                     help="write the benchmark HTML report into the run directory (needs matplotlib)")
     run.add_argument("pytest_args", nargs="*", help="arguments for pytest (after --)")
     ex = sub.add_parser("exec", help="run one command in a fresh guest and exit with its status")
     _vm_arguments(ex, many=False)
@@ -59,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     ks.add_argument("--fetch", action="store_true", help="download and extract every kernel (or those named)")
     ks.add_argument("names", nargs="*", help="kernels to fetch (default: all)")
     ks.add_argument("--matrix", type=Path, help="another kernels.toml")
+    sub.add_parser("bench", add_help=False,
+                   help="benchmark results: compare, store, report, check-report (see `bench --help`)")
     st = sub.add_parser("setup", help="check the system packages the harness needs")
     st.add_argument("--install", action="store_true", help="install what is missing with apt-get (as root)")
     return parser
@@ -97,7 +108,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return list_kernels(args)
     opts = _options(args)
     if args.command == "run":
-        return run.run_suites(opts, args.pytest_args, args.output, log=log)
+        bench = run.BenchOptions(baseline=args.baseline, report=args.report)
+        return run.run_suites(opts, args.pytest_args, args.output, log=log, only=args.only, bench=bench)
     if len(opts.kernels) > 1:
         raise ValueError(f"{args.command} boots one guest: pass --kernel once")
     if args.command == "exec":
@@ -133,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     from .vm.qemu import QemuError
     expected = (MatrixError, FetchError, NotAKernel, LayoutError, ModuleError, ImageError, ClosureError,
                 ImageSourceError, QemuError, ValueError)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        from .bench.cli import main as bench_main
+        return bench_main(argv[1:])
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     try:

@@ -7,6 +7,7 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -63,8 +64,18 @@ def guest_config(p: Prepared, opts: VmOptions, accel: str, out: Path, payload: d
     )
 
 
-def run_suites(opts: VmOptions, pytest_args: list[str], out_base: Path | None = None, log=print) -> int:
-    """Run the suites in one guest per kernel; 0 only when every guest passed."""
+@dataclass
+class BenchOptions:
+    """What to do with the benchmark results after the run."""
+
+    baseline: Path | None = None
+    report: bool = False
+    storage: Path = RESULTS_ROOT / "benchmarks"
+
+
+def run_suites(opts: VmOptions, pytest_args: list[str], out_base: Path | None = None, log=print,
+               only: str | None = None, bench: BenchOptions | None = None) -> int:
+    """Run the suites in one guest per kernel; 0 only when every guest passed (and nothing regressed)."""
     prepared, qemu, version, accel = prepare(opts, log=log)
     run_dir = output_dir(out_base)
     jobs = opts.jobs or default_jobs(len(prepared))
@@ -78,7 +89,7 @@ def run_suites(opts: VmOptions, pytest_args: list[str], out_base: Path | None = 
         name = p.kernel.name
         log(f"[{name}] booting {p.kernel.release}")
         payload = {"mode": "run", "kernel": name, "release": p.kernel.release, "pytest_args": pytest_args,
-                   "context": context}
+                   "context": context, "paths": [only] if only else ["suites", "benchmarks"]}
         cfg = guest_config(p, opts, accel, run_dir / name, payload)
         outcome = launch.run_guest(name, cfg, run_dir / name, opts.timeout, opts.verbose, binary=qemu)
         cfg.results.unlink(missing_ok=True)
@@ -101,7 +112,9 @@ def run_suites(opts: VmOptions, pytest_args: list[str], out_base: Path | None = 
         raise
     pool.shutdown()
     ordered = [outcomes[p.kernel.name] for p in prepared]
-    return report(ordered, run_dir, accel, version, log)
+    status = report(ordered, run_dir, accel, version, log)
+    bench_status = benchmarks_after_run(run_dir, bench or BenchOptions(), log)
+    return status or bench_status
 
 
 def report(outcomes: list[launch.GuestOutcome], run_dir: Path, accel: str, version: str, log=print) -> int:
@@ -147,6 +160,41 @@ def report(outcomes: list[launch.GuestOutcome], run_dir: Path, accel: str, versi
     t = summary.totals(reports)
     log(f"{t['passed']} passed, {t['failed'] + t['error']} failed, {t['skipped']} skipped")
     return 0 if all(o.ok for o in outcomes) else 1
+
+
+def benchmarks_after_run(run_dir: Path, bench: BenchOptions, log=print) -> int:
+    """Store the run's benchmark results, compare them with a baseline, write the report."""
+    from .bench import compare, report as bench_report, storage, thresholds
+    from .bench.results import ResultsError
+    if not any(run_dir.glob("*/benchmark.json")):
+        if bench.baseline:
+            log("[bench] no benchmark results in this run: nothing to compare with the baseline")
+            return 1
+        return 0
+    try:
+        for stored in storage.store_run(run_dir, bench.storage):
+            log(f"[bench] {'already stored' if stored.already else 'stored'} {stored.dest}")
+    except (ResultsError, OSError, ValueError) as exc:
+        log(f"[bench] results not stored: {exc}")
+    status, comparison = 0, None
+    if bench.baseline:
+        try:
+            comparison = compare.compare_paths(bench.baseline, run_dir, thresholds=thresholds.load())
+        except (ResultsError, OSError, ValueError) as exc:
+            log(f"[bench] cannot compare with {bench.baseline}: {exc}")
+            return 2
+        for line in comparison.table():
+            log(line)
+        status = 1 if comparison.regressions else 0
+    if bench.report:
+        try:
+            index = bench_report.write_report(run_dir, run_dir / "bench-report", comparison=comparison,
+                                              storage=bench.storage)
+            log(f"[bench] report: {index}")
+        except (bench_report.ReportError, ResultsError, OSError) as exc:
+            log(f"[bench] no report: {exc}")
+            status = status or 2
+    return status
 
 
 def run_command(opts: VmOptions, command: list[str], log=print) -> int:

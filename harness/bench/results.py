@@ -157,7 +157,7 @@ def load_run(run_dir: Path) -> list[KernelResults]:
     files = run_files(run_dir)
     if not files:
         raise ResultsError(f"{run_dir}: no <kernel>/benchmark.json in this run directory "
-                           "(did the benchmarks run? see its summary.json)")
+                           "(were the benchmarks selected, and did they run? see its summary.json)")
     return _unique([load_file(f, kernel=f.parent.name) for f in files], run_dir)
 
 
@@ -171,13 +171,13 @@ def _unique(results: list[KernelResults], where: Path) -> list[KernelResults]:
 
 
 def load(path: Path) -> list[KernelResults]:
-    """A benchmark JSON file, a run directory, or a storage directory (its latest run per machine)."""
+    """A benchmark JSON file, a run directory, or a storage directory (each kernel's latest per machine)."""
     path = Path(path)
     if path.is_file():
         return [load_file(path)]
     if not path.is_dir():
         raise ResultsError(f"{path}: no such file or directory")
-    if run_files(path):
+    if run_files(path) or (path / "summary.json").is_file():
         return load_run(path)
     from . import storage  # storage builds on this module; imported here to keep the dependency one-way
     if storage.is_storage(path):

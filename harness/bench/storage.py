@@ -126,11 +126,12 @@ def list_runs(storage: Path, machine: str | None = None) -> list[StoredRun]:
 
 
 def latest(storage: Path) -> list[KernelResults]:
-    """The results of the latest stored run of each machine (so a kernel may appear once per machine)."""
-    newest: dict[str, StoredRun] = {}
+    """Each kernel's most recently stored result on each machine (a kernel appears once per machine)."""
+    newest: dict[tuple[str, str], StoredFile] = {}
     for run in list_runs(storage):
-        newest[run.machine_id] = run
-    return [load_file(f.path, kernel=f.kernel) for run in newest.values() for f in run.files]
+        for f in run.files:
+            newest[(run.machine_id, f.kernel)] = f
+    return [load_file(f.path, kernel=f.kernel) for f in newest.values()]
 
 
 def _to_store(source: Path) -> list[KernelResults]:
@@ -159,6 +160,9 @@ def store_run(source: Path, storage: Path = DEFAULT_STORAGE) -> list[StoreOutcom
         number = max((f.number for f in existing), default=0) + 1
         for r, name in items:
             if name in seen:
+                if seen[name].read_bytes() != r.source.read_bytes():
+                    raise StorageError(f"{r.source}: {seen[name]} holds another result of the same commit, "
+                                       "time and kernel; remove one of them")
                 outcomes.append(StoreOutcome(r.source, seen[name], True))
                 continue
             directory.mkdir(parents=True, exist_ok=True)

@@ -20,8 +20,8 @@ class ThresholdError(ValueError):
 class Thresholds:
     """`default` percent, and (pattern, percent) overrides in order: like .gitignore, the last match wins.
 
-    A pattern matches a benchmark name equal to it (so `test_x[network]` is taken literally) or
-    matching it as an fnmatch pattern (where `[...]` is a character class: write `[[]` for `[`).
+    A key with `*` or `?` is an fnmatch pattern (where `[...]` is a character class: write `[[]` for
+    a literal `[`); any other key is an exact benchmark name, brackets included (`test_x[network]`).
     """
 
     default: float = DEFAULT_THRESHOLD
@@ -30,7 +30,7 @@ class Thresholds:
     def for_benchmark(self, name: str) -> float:
         found = self.default
         for pattern, percent in self.overrides:
-            if name == pattern or fnmatchcase(name, pattern):
+            if name == pattern or (_is_pattern(pattern) and fnmatchcase(name, pattern)):
                 found = percent
         return found
 
@@ -39,6 +39,10 @@ class Thresholds:
 
     def with_default(self, percent: float) -> Thresholds:
         return Thresholds(_percent(percent, "default threshold"), self.overrides)
+
+
+def _is_pattern(key: str) -> bool:
+    return "*" in key or "?" in key
 
 
 def _percent(value: object, where: str) -> float:

@@ -47,7 +47,8 @@ def pytest_argv(config: dict) -> list[str]:
     forwarded = list(config.get("pytest_args", []))
     # Default to the suites and benchmarks unless the caller named paths of the project.
     names_paths = any(not a.startswith("-") and os.path.exists(a.split("::")[0]) for a in forwarded)
-    paths = [] if names_paths else [p for p in ("suites", "benchmarks") if os.path.isdir(p)]
+    wanted = config.get("paths", ["suites", "benchmarks"])
+    paths = [] if names_paths else [p for p in wanted if os.path.isdir(p)]
     return [
         sys.executable, "-B", "-m", "pytest", *paths,
         "-p", "pytest_benchmark.plugin",

@@ -1,11 +1,13 @@
-"""The runtime as a library: create, start, run, wait, kill, delete, state, list_containers and ps, like runc."""
+"""The runtime as a library: create, start, run, wait, exec_in, kill, delete, state, list_containers, ps, like runc."""
 
 import errno
 import os
 import select
 import signal as signal_module
+from typing import IO
 
 from .cgroups import check_resources
+from .container_exec import exec_in_container
 from .errors import ContainerError, SpecError
 from .namespaces import check_namespaces
 from .process import ContainerProcess, confirm_exec, spawn_container
@@ -17,17 +19,25 @@ from .syscalls import Syscalls
 # How long delete --force waits for a SIGKILLed container to be gone.
 KILL_TIMEOUT_SECONDS = 10.0
 
+# A stream for the container: a file descriptor, an object with fileno(), or None to inherit ours.
+Stream = int | IO | None
+
 # Containers this process created, by (state root, id): they are its children, so it can wait for them.
 _children: dict[tuple[str, str], ContainerProcess] = {}
 
 
-def create(bundle: str, container_id: str, root: str | None = None, syscalls: Syscalls | None = None) -> int:
+def create(bundle: str, container_id: str, root: str | None = None, syscalls: Syscalls | None = None,
+           stdin: Stream = None, stdout: Stream = None, stderr: Stream = None) -> int:
     """Create a container from `bundle` (a directory with config.json); returns the init's host pid.
 
-    The init is set up and waits for `start`. Raises SpecError for a bad config, ContainerError otherwise.
+    The init is set up and waits for `start`. stdin/stdout/stderr (a file descriptor, or an object with
+    fileno() such as an open file) replace the streams the container would inherit from this process.
+    Raises SpecError for a bad config, ContainerError otherwise.
     """
     states = StateDir(root)
     bundle = os.path.realpath(bundle)
+    if not os.path.isdir(bundle):
+        raise ContainerError(f"bundle {bundle} is not a directory")
     spec = load_spec(bundle)
     check_supported(spec)
     rootfs = rootfs_path(spec, bundle)
@@ -35,9 +45,11 @@ def create(bundle: str, container_id: str, root: str | None = None, syscalls: Sy
         raise ContainerError(f"root.path: {rootfs} is not a directory")
     states.reserve(container_id)
     try:
-        child = spawn_container(spec, bundle, rootfs, states.exec_fifo(container_id), syscalls)
+        child = spawn_container(spec, bundle, rootfs, states.exec_fifo(container_id), syscalls,
+                                stdio=tuple(_fd(stream) for stream in (stdin, stdout, stderr)))
         started = process_start_time(child.pid)
-        own_pid_namespace = spec.linux.namespace("pid") is not None and spec.linux.namespace("pid").path is None
+        pid_namespace = spec.linux.namespace("pid")
+        own_pid_namespace = pid_namespace is not None and pid_namespace.path is None
         states.save(ContainerRecord(id=container_id, pid=child.pid, bundle=bundle, rootfs=rootfs,
                                     oci_version=spec.oci_version, start_time=started[0] if started else 0,
                                     annotations=dict(spec.annotations), own_pid_namespace=own_pid_namespace))
@@ -82,9 +94,10 @@ def wait(container_id: str, root: str | None = None) -> int:
     return _reap(child)
 
 
-def run(bundle: str, container_id: str, root: str | None = None, syscalls: Syscalls | None = None) -> int:
+def run(bundle: str, container_id: str, root: str | None = None, syscalls: Syscalls | None = None,
+        stdin: Stream = None, stdout: Stream = None, stderr: Stream = None) -> int:
     """Create, start and wait for a container, then delete it; returns its exit status (128+N for signal N)."""
-    create(bundle, container_id, root, syscalls)
+    create(bundle, container_id, root, syscalls, stdin=stdin, stdout=stdout, stderr=stderr)
     try:
         start(container_id, root)
         return wait(container_id, root)
@@ -150,6 +163,11 @@ def ps(container_id: str, root: str | None = None) -> list[int]:
     return [] if states.status(record) == STOPPED else container_pids(record)
 
 
+def exec_in(container_id: str, args: list[str], root: str | None = None) -> int:
+    """Run `args` inside a running container (its namespaces, env, cwd, user); returns the exit status."""
+    return exec_in_container(container_id, args, root)
+
+
 def check_supported(spec: Spec) -> None:
     """Refuse what this runtime does not implement, rather than run a container weaker than asked."""
     if spec.process.terminal:
@@ -199,10 +217,14 @@ def _signal(record: ContainerRecord, number: int, wait_seconds: float | None = N
         os.close(pidfd)
 
 
+def _fd(stream: Stream) -> int | None:
+    return stream if stream is None or isinstance(stream, int) else stream.fileno()
+
+
 def _reap(child: ContainerProcess) -> int:
     """waitpid the init once (later calls return the first answer) and close its descriptors."""
     if child.exit_status is None:
-        _, status = os.waitpid(child.pid, 0)
+        _, status = os.waitpid(child.waiter_pid, 0)
         code = os.waitstatus_to_exitcode(status)
         child.exit_status = 128 - code if code < 0 else code
         os.close(child.pidfd)

@@ -8,6 +8,7 @@ The protocol, over a SOCK_SEQPACKET socketpair (one JSON object per message) plu
       (or: helper stage, see below)
     writes /proc/PID/{setgroups,gid_map,uid_map}
     sends {"type": "go"}              ───────►    waits for "go" (EOF: the parent died; exit quietly)
+                                                  dup2s the given stdio onto 0, 1, 2
                                                   setresuid/gid(0) if 0 is mapped; sethostname, setdomainname
                                                   oom_score_adj; the mount plan (rootfs.py): mounts, /dev,
                                                   sysctl, masked and read-only paths, pivot_root
@@ -24,8 +25,11 @@ The protocol, over a SOCK_SEQPACKET socketpair (one JSON object per message) plu
 Helper stage: joining a namespace by path (setns) or creating a time namespace (unshare(CLONE_NEWTIME), then
 writing /proc/self/timens_offsets, which the kernel only accepts before any process is inside) would change the
 runtime process itself. So a helper is cloned first; it does the setns calls and the time namespace, clones the
-container with CLONE_PARENT (so the container is still the runtime's child, and its exit status reaches `run`),
-sends {"type": "pid", "pid": N} and exits; the handshake then goes on as above with the helper's grandchild.
+container, sends {"type": "pid", "pid": N}, closes its ends of the channel and the FIFO, and stays as the
+container's parent: it waits for it and exits with the same status (dying of the same signal), so waiting for
+the helper gives the container's status. (CLONE_PARENT, which would make the container the runtime's own child,
+is refused with EINVAL together with CLONE_NEWPID or CLONE_NEWUSER, or after a setns into a pid namespace.)
+The handshake then goes on as above with the helper's child.
 
 The container's program runs as PID 1 of its pid namespace, directly (no reaper process, as runc does): it gets
 the signals `kill` sends, and `run` reports its exit status, 128+N for death by signal N.
@@ -33,6 +37,7 @@ the signals `kill` sends, and `run` reports its exit status, 128+N for death by 
 
 import json
 import os
+import resource
 import signal
 import socket
 from dataclasses import dataclass
@@ -49,6 +54,8 @@ from .spec import Spec
 from .syscalls import Syscalls
 
 MESSAGE_SIZE = 1 << 16
+# Signals that `run` forwards to the container, and that a helper waiting for it must not die of.
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 # How long the parent waits for the child to finish its set-up before giving up on it.
 SETUP_TIMEOUT_SECONDS = 60.0
 
@@ -60,45 +67,52 @@ class ContainerProcess:
     pid: int
     pidfd: int
     channel: socket.socket
+    # The runtime's child whose exit status is the container's: the init itself, or the helper that waits for it.
+    waiter_pid: int
     exit_status: int | None = None  # set once the process has been waited for
 
 
-def spawn_container(spec: Spec, bundle: str, rootfs: str, exec_fifo: str,
-                    syscalls: Syscalls | None = None) -> ContainerProcess:
-    """Fork and set up the container's init; return once it waits on `exec_fifo` (status "created")."""
+def spawn_container(spec: Spec, bundle: str, rootfs: str, exec_fifo: str, syscalls: Syscalls | None = None,
+                    stdio: tuple[int | None, int | None, int | None] = (None, None, None)) -> ContainerProcess:
+    """Fork and set up the container's init; return once it waits on `exec_fifo` (status "created").
+
+    `stdio` holds file descriptors to become the container's 0, 1 and 2 (None: inherit the runtime's).
+    """
     syscalls = syscalls or Syscalls()
     plan = plan_rootfs(spec, rootfs, bundle) if _makes_own_mounts(spec) else ()
     parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     fifo_fd = os.open(exec_fifo, os.O_RDWR | os.O_CLOEXEC)  # O_RDWR: opening never blocks, reading does
-    pid = pidfd = None
+    pid = pidfd = waiter = None
     try:
         def init() -> None:
             parent_end.close()
-            _container_init(spec, rootfs, plan, child_end, fifo_fd, syscalls)
+            _container_init(spec, rootfs, plan, child_end, fifo_fd, syscalls, stdio)
+
+        def helper() -> None:
+            parent_end.close()
+            _helper(spec, init, child_end, fifo_fd, syscalls)
 
         if needs_intermediate_stage(spec):
-            helper = syscalls.clone3(0)
-            if helper.in_child:
-                _run_child(lambda: _helper(spec, init, child_end, syscalls), child_end)
+            waiter = syscalls.clone3(0).pid
+            if waiter == 0:
+                run_child(helper, child_end)
             child_end.close()
-            pid = _receive(parent_end, "pid", helper.pid)["pid"]
-            os.waitpid(helper.pid, 0)
+            pid = _receive(parent_end, "pid", waiter)["pid"]
             pidfd = syscalls.pidfd_open(pid)
         else:
             result = syscalls.clone3(new_namespace_flags(spec) | c.CLONE_PIDFD)
             if result.in_child:
-                _run_child(init, child_end)
+                run_child(init, child_end)
             child_end.close()
-            pid, pidfd = result.pid, result.pidfd
+            pid, pidfd, waiter = result.pid, result.pidfd, result.pid
         write_id_maps(spec, pid)
         _send(parent_end, {"type": "go"})
         _receive(parent_end, "ready", pid)
-        return ContainerProcess(pid=pid, pidfd=pidfd, channel=parent_end)
+        return ContainerProcess(pid=pid, pidfd=pidfd, channel=parent_end, waiter_pid=waiter)
     except BaseException:  # KeyboardInterrupt included: never leave a half-made container behind
         parent_end.close()
         child_end.close()
-        if pid is not None:
-            _kill_and_reap(pid, pidfd, syscalls)
+        _kill_and_reap(pid, pidfd, waiter, syscalls)
         raise
     finally:
         os.close(fifo_fd)
@@ -118,19 +132,51 @@ def _makes_own_mounts(spec: Spec) -> bool:
     return mount is not None and mount.path is None
 
 
-def _helper(spec: Spec, init: Callable[[], None], channel: socket.socket, syscalls: Syscalls) -> None:
+def _helper(spec: Spec, init: Callable[[], None], channel: socket.socket, fifo_fd: int,
+            syscalls: Syscalls) -> NoReturn:
     join_namespaces(spec, syscalls)
     enter_time_namespace(spec, syscalls)
-    container = syscalls.clone3(new_namespace_flags(spec) | c.CLONE_PARENT)
+    container = syscalls.clone3(new_namespace_flags(spec))
     if container.in_child:
-        _run_child(init, channel)
+        run_child(init, channel)
     _send(channel, {"type": "pid", "pid": container.pid})
+    # The parent reads EOF on the channel as "the container has exec'd": only the container may hold it now.
+    channel.close()
+    os.close(fifo_fd)
+    ignore_forwarded_signals()
+    _, status = os.waitpid(container.pid, 0)
+    exit_like(status)
+
+
+def ignore_forwarded_signals() -> None:
+    """In a helper that only waits: a terminal's ^C or a forwarded signal is for the container, not for it.
+
+    Call it after cloning the container: an ignored signal would stay ignored across the container's execve.
+    """
+    for signum in FORWARDED_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
+def exit_like(status: int) -> NoReturn:
+    """Exit with the wait status of the container: the same exit code, or death by the same signal."""
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # the container may have dumped core; we must not
+        if number not in (signal.SIGKILL, signal.SIGSTOP):  # those two cannot be caught, so need no reset
+            signal.signal(number, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {number})
+        os.kill(os.getpid(), number)
+        os._exit(128 + number)  # a signal whose default is not to terminate (SIGCHLD...): say it as run would
+    os._exit(os.waitstatus_to_exitcode(status))
 
 
 def _container_init(spec: Spec, rootfs: str, plan: tuple, channel: socket.socket, fifo_fd: int,
-                    syscalls: Syscalls) -> None:
+                    syscalls: Syscalls, stdio: tuple[int | None, int | None, int | None]) -> None:
     if _receive_in_child(channel) is None:
         os._exit(0)  # the parent died before the maps were written: nobody wants this container any more
+    for target, fd in enumerate(stdio):
+        if fd is not None and fd != target:
+            os.dup2(fd, target)  # inheritable, unlike every other descriptor Python opened
     if _maps_root(spec):
         syscalls.setresgid(0, 0, 0)
         syscalls.setresuid(0, 0, 0)
@@ -155,7 +201,7 @@ def _maps_root(spec: Spec) -> bool:
             and any(mapping.container_id == 0 for mapping in spec.linux.gid_mappings))
 
 
-def _run_child(work: Callable[[], None], channel: socket.socket) -> NoReturn:
+def run_child(work: Callable[[], None], channel: socket.socket) -> NoReturn:
     """Run `work` in a forked child and leave through os._exit whatever happens: returning would run the
     parent's code (a pytest session) a second time."""
     status = 0
@@ -206,17 +252,19 @@ def _receive(channel: socket.socket, expected: str, pid: int) -> dict:
     return message
 
 
-def _kill_and_reap(pid: int, pidfd: int | None, syscalls: Syscalls) -> None:
+def _kill_and_reap(pid: int | None, pidfd: int | None, waiter: int | None, syscalls: Syscalls) -> None:
+    """SIGKILL a half-made container and reap what the runtime forked (the init, or the helper waiting for it)."""
     try:
         if pidfd is not None:
             syscalls.pidfd_send_signal(pidfd, signal.SIGKILL)
-        else:
+        elif pid is not None:
             os.kill(pid, signal.SIGKILL)
     except OSError:
         pass  # already dead; the wait below reaps it
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
+    if waiter is not None:
+        try:
+            os.waitpid(waiter, 0)
+        except ChildProcessError:
+            pass
     if pidfd is not None:
         os.close(pidfd)

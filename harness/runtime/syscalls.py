@@ -299,7 +299,7 @@ class Syscalls:
         """prlimit(0, ...) on the calling process; 2**64-1 (RLIM_INFINITY) means unlimited."""
         arguments = (Constant(resource_number, _RLIMIT_NAMES), soft, hard)
         self._invoke("setrlimit", arguments, lambda: self._os_call(
-            "prlimit", arguments, resource.prlimit, 0, resource_number, (_rlim(soft), _rlim(hard))))
+            "setrlimit", arguments, resource.prlimit, 0, resource_number, (_rlim(soft), _rlim(hard))))
 
     def chdir(self, path: PathArg) -> None:
         arguments = (path,)

@@ -6,12 +6,13 @@ import pytest
 
 from harness.runtime import constants as c
 from harness.runtime.cgroups import check_resources
-from harness.runtime.errors import ContainerError, SpecError
+from harness.runtime.errors import ContainerError, SpecError, SyscallError
 from harness.runtime.namespaces import check_namespaces, enter_time_namespace, join_namespaces, \
     needs_intermediate_stage, new_namespace_flags, write_id_maps
 from harness.runtime.process_setup import apply_capabilities, exec_process, find_executable, set_up_process
 from harness.runtime.recording_syscalls import RecordingSyscalls
 from harness.runtime.spec import load_spec
+from harness.runtime.syscalls import Syscalls
 from harness.runtime.test_spec import edited, runc_config
 
 USER_NAMESPACE_MAPS = {
@@ -197,3 +198,12 @@ def test_capset_masks_are_64_bit():
     fake = RecordingSyscalls()
     apply_capabilities(spec.process.capabilities, fake)
     assert fake.arguments_of("capset") == [(1 << 39, 1 << 39, 0)]
+
+
+def test_new_seam_calls_name_themselves_in_errors(tmp_path):
+    """chdir and setrlimit through the real seam fail as SyscallErrors naming the call and its arguments."""
+    with pytest.raises(SyscallError, match=r"chdir\('.*/missing'\) failed: ENOENT"):
+        Syscalls().chdir(str(tmp_path / "missing"))
+    # Above fs.nr_open, which not even root may exceed.
+    with pytest.raises(SyscallError, match=r"setrlimit\(RLIMIT_NOFILE, 1099511627776, 1099511627776\) failed: EPERM"):
+        Syscalls().setrlimit(c.RLIMITS["RLIMIT_NOFILE"], 1 << 40, 1 << 40)

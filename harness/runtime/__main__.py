@@ -1,0 +1,7 @@
+"""Entry point of `python -m harness.runtime`, the runc-compatible CLI."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
