@@ -10,6 +10,20 @@ FIRST_TEST_MARKER = "KHARNESS-FIRST-TEST"
 _announced = False
 
 
+RUNTIME_ENV = "KHARNESS_RUNTIME"
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("kharness", "kernel harness")
+    group.addoption("--runtime", default=os.environ.get(RUNTIME_ENV, "bundled"),
+                    help="OCI runtime the suites start containers with: bundled (library API, default), "
+                         f"bundled-cli, runc, crun, or a path (env {RUNTIME_ENV})")
+    group.addoption("--kharness-profile", choices=("ci", "dev"),
+                    default=os.environ.get("KHARNESS_HYPOTHESIS_PROFILE", "ci"),
+                    help="hypothesis profile of the suites: ci (derandomized, bounded; the default) or dev "
+                         "(env KHARNESS_HYPOTHESIS_PROFILE)")
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "requires(*features): the test needs kernel features (see harness.features); "

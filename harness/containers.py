@@ -1,0 +1,219 @@
+"""Containers for the suites: one interface over the bundled runtime (library API) and OCI runtime CLIs.
+
+`--runtime bundled` (the default) drives harness.runtime through its library API; `bundled-cli`
+through `python -m harness.runtime`; `runc`, `crun` or a path drive that binary's runc-compatible
+CLI. The same bundles go to all of them, so the suites double as a conformance check.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .runtime import api
+from .runtime.default_spec import default_config
+from .runtime.rootfs_builder import build_rootfs
+
+RUN_TIMEOUT = 120.0  # seconds; TCG is slow, but a container that takes this long is hung
+
+
+class RuntimeNotFound(LookupError):
+    """The runtime asked for with --runtime is not installed."""
+
+
+@dataclass
+class Result:
+    """How a container ended: its exit status (128+N for signal N) and its output."""
+
+    status: int
+    stdout: str
+    stderr: str
+
+    def check(self) -> "Result":
+        assert self.status == 0, f"container exited {self.status}; stderr: {self.stderr.strip()[-400:]}"
+        return self
+
+
+class Runtime:
+    """A runtime with runc's lifecycle: run, create, start, state, kill, delete."""
+
+    name = "runtime"
+
+    def __init__(self, state_root: Path):
+        self.state_root = state_root
+
+    def run(self, bundle: Path, cid: str, timeout: float = RUN_TIMEOUT) -> Result:
+        raise NotImplementedError
+
+    def create(self, bundle: Path, cid: str, output: Path) -> None:
+        raise NotImplementedError
+
+    def start(self, cid: str) -> None:
+        raise NotImplementedError
+
+    def state(self, cid: str) -> dict:
+        raise NotImplementedError
+
+    def kill(self, cid: str, sig: int = signal.SIGKILL) -> None:
+        raise NotImplementedError
+
+    def delete(self, cid: str, force: bool = True) -> None:
+        raise NotImplementedError
+
+
+class BundledRuntime(Runtime):
+    """harness.runtime through its library API (no interpreter start per container)."""
+
+    name = "bundled"
+
+    def run(self, bundle: Path, cid: str, timeout: float = RUN_TIMEOUT) -> Result:
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, open(os.devnull, "rb") as null:
+            status = api.run(str(bundle), cid, root=str(self.state_root), stdin=null, stdout=out, stderr=err)
+            out.seek(0)
+            err.seek(0)
+            return Result(status, out.read().decode(errors="replace"), err.read().decode(errors="replace"))
+
+    def create(self, bundle: Path, cid: str, output: Path) -> None:
+        with open(output, "wb") as out, open(os.devnull, "rb") as null:
+            api.create(str(bundle), cid, root=str(self.state_root), stdin=null, stdout=out, stderr=out)
+
+    def start(self, cid: str) -> None:
+        api.start(cid, root=str(self.state_root))
+
+    def state(self, cid: str) -> dict:
+        return api.state(cid, root=str(self.state_root))
+
+    def kill(self, cid: str, sig: int = signal.SIGKILL) -> None:
+        api.kill(cid, sig, root=str(self.state_root))
+
+    def delete(self, cid: str, force: bool = True) -> None:
+        api.delete(cid, force=force, root=str(self.state_root))
+
+
+class CliRuntime(Runtime):
+    """Any runc-compatible CLI: runc, crun, or `python -m harness.runtime`."""
+
+    def __init__(self, state_root: Path, argv: list[str], name: str):
+        super().__init__(state_root)
+        self.argv = argv
+        self.name = name
+
+    def _cmd(self, *args: str) -> list[str]:
+        return [*self.argv, "--root", str(self.state_root), *args]
+
+    def _call(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
+        result = subprocess.run(self._cmd(*args), capture_output=True, text=True, timeout=timeout,
+                                stdin=subprocess.DEVNULL)
+        if result.returncode != 0:
+            raise RuntimeError(f"{self.name} {' '.join(args)} exited {result.returncode}: {result.stderr.strip()}")
+        return result
+
+    def run(self, bundle: Path, cid: str, timeout: float = RUN_TIMEOUT) -> Result:
+        try:
+            result = subprocess.run(self._cmd("run", "--bundle", str(bundle), cid), capture_output=True,
+                                    text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        finally:
+            self.delete(cid, force=True, missing_ok=True)
+        return Result(result.returncode, result.stdout, result.stderr)
+
+    def create(self, bundle: Path, cid: str, output: Path) -> None:
+        # The container inherits create's stdio: give it a file, never a pipe nobody drains.
+        with open(output, "wb") as out:
+            result = subprocess.run(self._cmd("create", "--bundle", str(bundle), cid), stdout=out, stderr=out,
+                                    stdin=subprocess.DEVNULL, timeout=60)
+        if result.returncode != 0:
+            raise RuntimeError(f"{self.name} create {cid} exited {result.returncode}: {output.read_text()[-400:]}")
+
+    def start(self, cid: str) -> None:
+        self._call("start", cid)
+
+    def state(self, cid: str) -> dict:
+        return json.loads(self._call("state", cid).stdout)
+
+    def kill(self, cid: str, sig: int = signal.SIGKILL) -> None:
+        self._call("kill", cid, str(int(sig)))
+
+    def delete(self, cid: str, force: bool = True, missing_ok: bool = False) -> None:
+        args = ("delete", "--force", cid) if force else ("delete", cid)
+        result = subprocess.run(self._cmd(*args), capture_output=True, text=True, timeout=60,
+                                stdin=subprocess.DEVNULL)
+        if result.returncode != 0 and not (missing_ok or "not exist" in result.stderr
+                                           or "does not exist" in result.stderr):
+            raise RuntimeError(f"{self.name} delete {cid}: {result.stderr.strip()}")
+
+
+def make_runtime(choice: str, state_root: Path) -> Runtime:
+    """The runtime named by --runtime: bundled, bundled-cli, runc, crun, or a path to a runc-like binary."""
+    if choice == "bundled":
+        return BundledRuntime(state_root)
+    if choice == "bundled-cli":
+        return CliRuntime(state_root, [sys.executable, "-m", "harness.runtime"], "bundled-cli")
+    binary = shutil.which(choice) if "/" not in choice else (choice if os.access(choice, os.X_OK) else None)
+    if binary is None:
+        raise RuntimeNotFound(f"--runtime {choice}: not found (install it, e.g. apt-get install {choice}, "
+                              "or give the path of a runc-compatible binary)")
+    return CliRuntime(state_root, [binary], Path(binary).name)
+
+
+@dataclass
+class BundleFactory:
+    """Bundles over one shared, read-only busybox rootfs: each container gets its own config.json."""
+
+    workdir: Path
+    rootfs: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        # 0755 all the way: a user-namespaced container's root (an unprivileged host uid) must reach it.
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.workdir, 0o755)
+        self.rootfs = Path(build_rootfs(str(self.workdir / "rootfs")))
+        os.chmod(self.rootfs, 0o755)
+
+    def config(self, args: list[str]) -> dict:
+        """The `runc spec` default with these args, the shared rootfs, and a writable /tmp."""
+        config = default_config(args)
+        config["root"]["path"] = str(self.rootfs)
+        config["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                                 "options": ["nosuid", "nodev", "mode=1777"]})
+        return config
+
+    def bundle(self, config: dict) -> Path:
+        bundle = self.workdir / f"bundle-{uuid.uuid4().hex[:10]}"
+        bundle.mkdir()
+        os.chmod(bundle, 0o755)
+        (bundle / "config.json").write_text(json.dumps(config, indent=1))
+        return bundle
+
+
+def with_namespaces(config: dict, kinds: list[str]) -> dict:
+    """A copy of config whose linux.namespaces are exactly these types (fresh ones)."""
+    config = copy.deepcopy(config)
+    config["linux"]["namespaces"] = [{"type": kind} for kind in kinds]
+    if "uts" not in kinds:
+        config.pop("hostname", None)
+    if "user" in kinds:
+        config["linux"].setdefault("uidMappings", [{"containerID": 0, "hostID": 100000, "size": 65536}])
+        config["linux"].setdefault("gidMappings", [{"containerID": 0, "hostID": 100000, "size": 65536}])
+    return config
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"):
+    """Poll until predicate() is truthy; raise AssertionError naming `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
