@@ -32,6 +32,7 @@ def as_root() -> None:
 @pytest.fixture(scope="session")
 def workdir(as_root):
     path = Path(tempfile.mkdtemp(prefix="kharness-suites-"))
+    os.chmod(path, 0o755)  # a user-namespaced container's root (an unprivileged host uid) must reach it
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
