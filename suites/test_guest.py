@@ -71,3 +71,11 @@ def test_other_oci_runtimes_are_packed(guest_kernel, runtime):
     result = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "version" in result.stdout
+
+
+def test_root_is_not_the_rootfs_mount(guest_kernel):
+    """/ is a bind mount with a parent (not the initramfs's rootfs), so runtimes can pivot_root."""
+    root = [line.split() for line in Path("/proc/self/mountinfo").read_text().splitlines()
+            if line.split()[4] == "/"]
+    assert root, "no mount at /"
+    assert root[-1][0] != root[-1][1], "the root mount is its own parent: pivot_root would fail with EINVAL"

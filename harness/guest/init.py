@@ -114,6 +114,9 @@ def run(config: dict) -> tuple[dict[str, bytes], int]:
 def main() -> None:
     status, files = 3, {}
     try:
+        cwd = os.getcwd()
+        sysfs.leave_rootfs()
+        os.chdir(cwd)
         sysfs.mount_all()
         config = read_config(Path("/proc/cmdline").read_text())
         missing = sysfs.enable_controllers()

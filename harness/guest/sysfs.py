@@ -38,10 +38,28 @@ class GuestSetupError(OSError):
 
 def mount(source: str, target: str, fstype: str, flags: int, data: str) -> None:
     os.makedirs(target, exist_ok=True)
-    if _libc.mount(source.encode(), target.encode(), fstype.encode(), flags, data.encode() or None) != 0:
+    if _libc.mount(source.encode(), target.encode(), fstype.encode() or None, flags, data.encode() or None) != 0:
         err = ctypes.get_errno()
         raise GuestSetupError(err, f"mount({source!r}, {target!r}, {fstype!r}, {flags:#x}, {data!r}): "
                                    f"{os.strerror(err)}")
+
+
+MS_BIND, MS_MOVE = 0x1000, 0x2000
+
+
+def leave_rootfs(staging: str = "/kharness-root") -> None:
+    """Make / a bind mount of the initramfs instead of the initramfs (rootfs) mount itself.
+
+    pivot_root(2) fails with EINVAL while the caller's root is the rootfs mount, which has no
+    parent; every container runtime pivots. Binding / onto a directory, moving that bind over /
+    and chrooting into it gives a root with a parent, with nothing copied (switch_root copies).
+    """
+    os.makedirs(staging, exist_ok=True)
+    mount("/", staging, "", MS_BIND, "")
+    os.chdir(staging)
+    mount(".", "/", "", MS_MOVE, "")
+    os.chroot(".")
+    os.chdir("/")
 
 
 def mount_all() -> None:
