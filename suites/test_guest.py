@@ -79,3 +79,9 @@ def test_root_is_not_the_rootfs_mount(guest_kernel):
             if line.split()[4] == "/"]
     assert root, "no mount at /"
     assert root[-1][0] != root[-1][1], "the root mount is its own parent: pivot_root would fail with EINVAL"
+
+
+def test_loopback_is_up(guest_kernel):
+    """The guest's lo is up, like any booted system's (network suites compare against it)."""
+    flags = int(Path("/sys/class/net/lo/flags").read_text(), 16)
+    assert flags & 0x1, "lo is down"

@@ -118,6 +118,7 @@ def main() -> None:
         sysfs.leave_rootfs()
         os.chdir(cwd)
         sysfs.mount_all()
+        sysfs.loopback_up()
         config = read_config(Path("/proc/cmdline").read_text())
         missing = sysfs.enable_controllers()
         loaded = sysfs.load_modules()

@@ -74,6 +74,18 @@ def mount_all() -> None:
             os.symlink(target, f"/dev/{name}")
 
 
+def loopback_up() -> None:
+    """Bring lo up, as any booted system has it (the suites compare the guest's network with a container's)."""
+    import fcntl
+    import socket
+    import struct
+    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(sock, siocgifflags, request))[1]
+        fcntl.ioctl(sock, siocsifflags, struct.pack("16sH14x", b"lo", flags | iff_up))
+
+
 def enable_controllers(root: Path = Path("/sys/fs/cgroup")) -> list[str]:
     """Enable the suites' controllers for children of the root cgroup; return the missing ones."""
     available = (root / "cgroup.controllers").read_text().split()
