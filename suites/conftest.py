@@ -138,3 +138,16 @@ def kill_quietly(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+@pytest.fixture
+def cgroup_parent(as_root):
+    """A parent cgroup for this test's containers (needs cgroup v2 with controllers: a harness guest)."""
+    from harness import features
+
+    from .cgroup_support import CgroupParent
+    if not features.has("cgroup2") or not (Path("/sys/fs/cgroup/cgroup.controllers").read_text().split()):
+        pytest.skip("cgroup v2 with controllers is needed (this host's is a hybrid without): run in a guest")
+    parent = CgroupParent()
+    yield parent
+    parent.remove()

@@ -132,6 +132,30 @@ def host_sysv_objects():
         assert not failures, "; ".join(failures)
 
 
+def remove_from_host(key: int) -> None:
+    """Remove whatever SysV objects the host holds under `key` (none, unless a container's leaked out)."""
+    msqid, semid, shmid = libc.msgget(key, 0), libc.semget(key, 0, 0), libc.shmget(key, ctypes.c_size_t(0), 0)
+    if msqid >= 0:
+        libc.msgctl(msqid, IPC_RMID, None)
+    if semid >= 0:
+        libc.semctl(semid, 0, IPC_RMID)
+    if shmid >= 0:
+        libc.shmctl(shmid, IPC_RMID, None)
+
+
+@pytest.fixture
+def container_key():
+    """Makes keys for containers to create SysV objects under; any object that leaked to the host is removed."""
+    keys = []
+
+    def new_key() -> int:
+        keys.append(unique_key())
+        return keys[-1]
+    yield new_key
+    for key in keys:
+        remove_from_host(key)
+
+
 def _mqueue_mounted() -> bool:
     with open("/proc/self/mountinfo") as mountinfo:
         for line in mountinfo:
@@ -174,9 +198,9 @@ def test_host_sysv_objects_are_invisible_in_the_container(container, host_sysv_o
     assert inside == {kind: set() for kind in SYSV_KINDS}, f"the container's IPC namespace is not empty: {inside}"
 
 
-def test_container_sysv_objects_are_invisible_on_the_host(container, python_in_container):
+def test_container_sysv_objects_are_invisible_on_the_host(container, python_in_container, container_key):
     """SysV objects created inside the container exist there (its /proc/sysvipc lists them) but not on the host."""
-    key = unique_key()
+    key = container_key()
     running = start_sysv_creator(container, python_in_container, key)
     inside = printed_keys(running.output_text())
     assert all(key in inside[kind] for kind in SYSV_KINDS), f"the container does not list its own key: {inside}"
@@ -184,9 +208,9 @@ def test_container_sysv_objects_are_invisible_on_the_host(container, python_in_c
     assert not any(key in host[kind] for kind in SYSV_KINDS), f"the container's key {key} leaked to the host: {host}"
 
 
-def test_sibling_containers_do_not_see_each_others_sysv_objects(container, python_in_container):
+def test_sibling_containers_do_not_see_each_others_sysv_objects(container, python_in_container, container_key):
     """Two containers, each in its own IPC namespace, see only their own SysV objects, and the host sees neither."""
-    key_a, key_b = unique_key(), unique_key()
+    key_a, key_b = container_key(), container_key()
     first = start_sysv_creator(container, python_in_container, key_a)
     second = start_sysv_creator(container, python_in_container, key_b)
     seen_by_b = printed_keys(second.output_text())
@@ -214,9 +238,13 @@ def test_host_posix_mqueue_is_invisible_in_the_container(container, host_mqueue)
 def test_container_posix_mqueue_is_invisible_on_the_host(container, host_mqueue):
     """A POSIX message queue created inside the container (touch on its /dev/mqueue) is not on the host's."""
     name = f"kc-{uuid.uuid4().hex}"
-    running = container.start(["sh", "-c", f"touch {MQUEUE}/{name} && ls {MQUEUE} && echo ready; sleep 300"])
-    output = running.wait_output("ready")
-    assert name in output.split(), f"the container does not list its own queue: {output!r}"
-    # The queue is the container's: still there while it runs, in its mqueue instance, never in the host's.
-    assert os.path.exists(f"/proc/{running.pid}/root{MQUEUE}/{name}")
-    assert name not in os.listdir(host_mqueue)
+    try:
+        running = container.start(["sh", "-c", f"touch {MQUEUE}/{name} && ls {MQUEUE} && echo ready; sleep 300"])
+        output = running.wait_output("ready")
+        assert name in output.split(), f"the container does not list its own queue: {output!r}"
+        # The queue is the container's: there while it runs, in its mqueue instance, never in the host's.
+        assert os.path.exists(f"/proc/{running.pid}/root{MQUEUE}/{name}")
+        assert name not in os.listdir(host_mqueue)
+    finally:
+        if os.path.exists(f"{host_mqueue}/{name}"):  # leaked: the container shared the host's IPC namespace
+            os.unlink(f"{host_mqueue}/{name}")

@@ -152,9 +152,11 @@ SYSCALL_NUMBERS = {
         "pidfd_open": 434,
         "clone3": 435,
         "mount_setattr": 442,
+        "bpf": 321,
     },
     "aarch64": {
         "pivot_root": 41,
+        "bpf": 280,
         "pidfd_send_signal": 424,
         "open_tree": 428,
         "move_mount": 429,

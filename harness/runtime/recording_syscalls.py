@@ -20,7 +20,8 @@ class RecordingSyscalls(Syscalls):
 
     Arguments are recorded exactly as the real seam would pass them to SyscallError, so flag arguments compare
     equal to plain ints (`("umount2", ("/old", MNT_DETACH))`) and print as names in assertion diffs.
-    File descriptors handed out by open, open_tree, pidfd_open and clone3 are fake numbers from 1000 up.
+    File descriptors handed out by open, open_tree, pidfd_open, bpf_prog_load and clone3 are fake numbers from 1000
+    up.
     """
 
     def __init__(self, results: dict[str, Result] | None = None) -> None:
@@ -31,6 +32,8 @@ class RecordingSyscalls(Syscalls):
             "open": lambda arguments: next(self._fake_fds),
             "open_tree": lambda arguments: next(self._fake_fds),
             "pidfd_open": lambda arguments: next(self._fake_fds),
+            "bpf_prog_load": lambda arguments: next(self._fake_fds),
+            "bpf_prog_query": [],
             "clone3": self._default_clone3,
             "prctl": 0,
             "capget": CapabilitySets(0, 0, 0),

@@ -12,6 +12,7 @@ from typing import Callable
 
 from . import constants as c
 from .errors import SyscallError
+from .syscalls_bpf import BpfSyscalls
 
 PathArg = str | bytes
 
@@ -155,7 +156,7 @@ def _path(value: PathArg | None) -> bytes | None:
     return None if value is None else os.fsencode(value)
 
 
-class Syscalls:
+class Syscalls(BpfSyscalls):
     """Real system calls via ctypes. Every method raises SyscallError (an OSError) naming the call on failure."""
 
     def __init__(self, machine: str | None = None) -> None:
@@ -304,6 +305,10 @@ class Syscalls:
     def chdir(self, path: PathArg) -> None:
         arguments = (path,)
         self._invoke("chdir", arguments, lambda: self._os_call("chdir", arguments, os.chdir, path))
+
+    def chroot(self, path: PathArg) -> None:
+        arguments = (path,)
+        self._invoke("chroot", arguments, lambda: self._os_call("chroot", arguments, os.chroot, path))
 
     def execve(self, path: PathArg, argv: tuple[str, ...], env: tuple[str, ...]) -> None:
         """Replace the process image; returns only on the fake (and raises SyscallError on failure)."""
