@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import uuid
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from harness.runtime.cgroups import cgroup2_mount_point
 
 pytestmark = pytest.mark.requires("cgroup_namespace")
 
+PARENT = "/kharness-suites"
 WITH_CGROUP_NS = ["pid", "network", "ipc", "uts", "mount", "cgroup"]
 WITHOUT_CGROUP_NS = ["pid", "network", "ipc", "uts", "mount"]
 SHOW = "cat /proc/self/cgroup; echo ready; sleep 300"
@@ -57,11 +59,24 @@ def test_host_sees_the_real_cgroup_of_a_namespaced_container(container):
     assert inside["0:"] == "/"
 
 
+@pytest.fixture
+def cgroup_parent():
+    """The parent of the tests' cgroupsPath; requested before `container`, so it is removed after the runtime has
+    deleted the containers' own cgroups (runtimes remove the leaf only). Left alone while something is in it."""
+    yield PARENT
+    for mount_point in {cgroup2_mount_point()} - {None}:
+        try:
+            (Path(mount_point) / PARENT.lstrip("/")).rmdir()
+        except OSError as error:
+            if error.errno not in (errno.ENOENT, errno.ENOTEMPTY, errno.EBUSY):
+                raise
+
+
 @pytest.mark.requires("cgroup2")
-def test_cgroups_path_is_seen_from_the_host_and_hidden_inside(container):
+def test_cgroups_path_is_seen_from_the_host_and_hidden_inside(cgroup_parent, container):
     """With linux.cgroupsPath set, the host sees the container's process in that cgroup while the container's
     cgroup namespace is rooted there, so it reads "0::/"."""
-    path = f"/kharness-suites/{uuid.uuid4().hex}"
+    path = f"{cgroup_parent}/{uuid.uuid4().hex}"
     running, inside, outside = start_showing_cgroups(container, WITH_CGROUP_NS, cgroups_path=path)
     assert inside["0:"] == "/"
     assert outside["0:"].endswith(path), f"the host sees the container in {outside['0:']}, not in {path}"

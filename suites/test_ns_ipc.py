@@ -35,13 +35,13 @@ def sysvipc_keys(proc: str = "/proc") -> dict[str, set[int]]:
     return keys
 
 
-# Runs in a child of the host (never in this pytest process): joins the IPC namespace of pid argv[1] and prints
-# the keys its /proc/sysvipc lists (that file shows the namespace of whoever opens it).
+# Runs in a child of the host (never in this pytest process): setns(argv[2] = CLONE_NEWIPC) into the IPC namespace
+# of pid argv[1] and print the keys its /proc/sysvipc lists (that file shows the namespace of whoever opens it).
 _KEYS_IN_NAMESPACE = r"""
 import ctypes, json, os, sys
 libc = ctypes.CDLL(None, use_errno=True)
 fd = os.open(f"/proc/{sys.argv[1]}/ns/ipc", os.O_RDONLY)
-if libc.setns(fd, 0x08000000) != 0:
+if libc.setns(fd, int(sys.argv[2])) != 0:
     raise OSError(ctypes.get_errno(), "setns(CLONE_NEWIPC)")
 keys = {}
 for kind in ("msg", "sem", "shm"):
@@ -53,8 +53,8 @@ print(json.dumps(keys))
 
 def sysvipc_keys_of(pid: int) -> dict[str, set[int]]:
     """The SysV keys that the IPC namespace of host process `pid` holds, read by a helper that setns into it."""
-    out = subprocess.run([sys.executable, "-c", _KEYS_IN_NAMESPACE, str(pid)], capture_output=True, text=True,
-                         check=True, timeout=60).stdout
+    argv = [sys.executable, "-c", _KEYS_IN_NAMESPACE, str(pid), str(CLONE_NEWIPC)]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=60).stdout
     return {kind: set(keys) for kind, keys in json.loads(out).items()}
 
 
