@@ -1,20 +1,25 @@
-"""What the container's `linux.resources` asks of cgroup v2, checked against the controllers the host really has."""
+"""Where containers get cgroups (a host running cgroup v2 alone), and what `linux.resources` asks of that host."""
 
 import os
 
+from .cgroup_config import ALWAYS_ENABLED, needed_controllers
 from .errors import ContainerError
 from .spec_resources import Resources
 
-# OCI resources field -> (its JSON name, the cgroup v2 controller that enforces it).
-_CONTROLLERS = {
-    "memory": ("memory", "memory"),
-    "cpu": ("cpu", "cpu"),
-    "pids": ("pids", "pids"),
-    "block_io": ("blockIO", "io"),
+# Where a host running cgroup v2 alone mounts it (runc's IsCgroup2UnifiedMode looks at the same place).
+UNIFIED_ROOT = "/sys/fs/cgroup"
+MOUNTINFO = "/proc/self/mountinfo"
+# Controller -> the JSON path of the settings that need it, for error messages.
+_CONTROLLER_PATHS = {
+    "memory": "linux.resources.memory",
+    "cpu": "linux.resources.cpu",
+    "cpuset": "linux.resources.cpu",
+    "pids": "linux.resources.pids",
+    "io": "linux.resources.blockIO",
 }
 
 
-def cgroup2_mount_point(mountinfo: str = "/proc/self/mountinfo") -> str | None:
+def cgroup2_mount_point(mountinfo: str = MOUNTINFO) -> str | None:
     """Where the unified (v2) hierarchy is mounted, if anywhere: /sys/fs/cgroup, or /sys/fs/cgroup/unified on a
     v1/v2 hybrid host."""
     with open(mountinfo, encoding="utf-8") as lines:
@@ -26,6 +31,19 @@ def cgroup2_mount_point(mountinfo: str = "/proc/self/mountinfo") -> str | None:
     return None
 
 
+def unified_root(mountinfo: str = MOUNTINFO) -> str | None:
+    """/sys/fs/cgroup when cgroup v2 is mounted there (the host runs v2 alone), else None (v1 or hybrid host).
+
+    Only then do containers get cgroups: on a hybrid host the v2 hierarchy at /sys/fs/cgroup/unified has no
+    controllers (they are bound to the v1 hierarchies), so it could hold containers but never limit them.
+    """
+    try:
+        mount_point = cgroup2_mount_point(mountinfo)
+    except FileNotFoundError:
+        return None
+    return mount_point if mount_point == UNIFIED_ROOT else None
+
+
 def available_controllers(mount_point: str) -> set[str]:
     """The controllers the root of the v2 hierarchy offers (cgroup.controllers); empty on a hybrid host whose
     controllers are all bound to v1 hierarchies."""
@@ -33,31 +51,44 @@ def available_controllers(mount_point: str) -> set[str]:
         return set(controllers.read().split())
 
 
-def check_resources(resources: Resources | None, mountinfo: str = "/proc/self/mountinfo") -> None:
-    """Refuse a spec that asks for resource limits, with the reason; let the device rules alone pass.
-
-    Device rules are not enforced: cgroup v2 has no devices controller, it takes an eBPF program attached to the
-    container's cgroup, and a host without a v2 hierarchy of its own (like a v1/v2 hybrid) has nowhere to attach
-    one. runc's default config carries a deny-all rule, and the container's /dev only holds the nodes we bind
-    into it anyway, so skipping the program keeps the default config runnable.
-    """
+def asked_controllers(resources: Resources | None) -> list[str]:
+    """The controllers the spec's limits need (memory and pids only if it sets memory or pids limits)."""
     if resources is None:
-        return
-    asked = [(json_name, controller) for attribute, (json_name, controller) in _CONTROLLERS.items()
-             if _asks_for_limits(getattr(resources, attribute))]
+        return []
+    asked = [name for name in needed_controllers(resources) if name not in ALWAYS_ENABLED]
+    if resources.memory is not None and _asks_for_limits(resources.memory):
+        asked.insert(0, "memory")
+    if resources.pids is not None:
+        asked.append("pids")
+    return asked
+
+
+def check_resources(resources: Resources | None, mountinfo: str = MOUNTINFO) -> None:
+    """Refuse limits this host cannot apply, naming the JSON path and the reason; device rules alone always pass.
+
+    On a host without cgroup v2 alone, device rules are not enforced: cgroup v2 has no devices controller, it
+    takes an eBPF program attached to the container's cgroup, and such a host gives containers no cgroup. runc's
+    default config carries a deny-all rule, and the container's /dev only holds the nodes we bind into it anyway,
+    so skipping the program keeps the default config runnable there.
+    """
+    asked = asked_controllers(resources)
     if not asked:
         return
-    json_name, controller = asked[0]
-    path = f"linux.resources.{json_name}"
     mount_point = cgroup2_mount_point(mountinfo)
+    path = _CONTROLLER_PATHS[asked[0]]
     if mount_point is None:
-        raise ContainerError(f"{path}: this host has no cgroup v2 hierarchy, so no {controller} limit can be set")
+        raise ContainerError(f"{path}: this host has no cgroup v2 hierarchy, so no {asked[0]} limit can be set")
     controllers = available_controllers(mount_point)
-    if controller not in controllers:
-        offered = " ".join(sorted(controllers)) or "no controllers"
-        raise ContainerError(f"{path}: the host's cgroup v2 hierarchy at {mount_point} has {offered} "
-                             f"(cgroup.controllers), so its {controller} limits cannot be applied")
-    raise ContainerError(f"{path}: cgroup limits are not implemented by this runtime yet")
+    for controller in asked:
+        if controller not in controllers:
+            offered = " ".join(sorted(controllers)) or "no controllers"
+            raise ContainerError(f"{_CONTROLLER_PATHS[controller]}: the host's cgroup v2 hierarchy at {mount_point} "
+                                 f"has {offered} (cgroup.controllers), so its {controller} limits cannot be applied")
+    if mount_point != UNIFIED_ROOT:
+        raise ContainerError(f"{path}: this host mounts cgroup v2 at {mount_point} beside v1 hierarchies; containers "
+                             f"get cgroups only where cgroup v2 alone is mounted at {UNIFIED_ROOT}")
+    if not os.access(mount_point, os.W_OK):
+        raise ContainerError(f"{path}: {mount_point} is not writable by this user, so no cgroup can be created")
 
 
 def _asks_for_limits(settings: object) -> bool:
