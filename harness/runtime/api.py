@@ -1,4 +1,5 @@
-"""The runtime as a library: create, start, run, wait, exec_in, kill, delete, state, list_containers, ps, like runc."""
+"""The runtime as a library, like runc: create, start, run, wait, exec_in, kill, pause, resume, delete, state,
+list_containers, ps, stats."""
 
 import errno
 import os
@@ -6,14 +7,18 @@ import select
 import signal as signal_module
 from typing import IO
 
+from .cgroup_manager import Cgroup
+from .cgroup_stats import read_stats
 from .cgroups import check_resources
+from .container_cgroup import container_cgroup, destroy, set_up_cgroup
 from .container_exec import exec_in_container
 from .errors import ContainerError, SpecError
 from .namespaces import check_namespaces
 from .process import ContainerProcess, confirm_exec, spawn_container
 from .rootfs_plan import rootfs_path
 from .spec import Spec, load_spec
-from .state import CREATED, RUNNING, STOPPED, ContainerRecord, StateDir, container_pids, process_start_time
+from .state import CREATED, PAUSED, RUNNING, STOPPED, ContainerRecord, StateDir, container_pids, \
+    process_start_time
 from .syscalls import Syscalls
 
 # How long delete --force waits for a SIGKILLed container to be gone.
@@ -44,18 +49,28 @@ def create(bundle: str, container_id: str, root: str | None = None, syscalls: Sy
     if not os.path.isdir(rootfs):
         raise ContainerError(f"root.path: {rootfs} is not a directory")
     states.reserve(container_id)
+    placement = None
     try:
+        placement = set_up_cgroup(spec, container_id, syscalls)
         child = spawn_container(spec, bundle, rootfs, states.exec_fifo(container_id), syscalls,
-                                stdio=tuple(_fd(stream) for stream in (stdin, stdout, stderr)))
+                                stdio=tuple(_fd(stream) for stream in (stdin, stdout, stderr)), cgroup=placement)
         started = process_start_time(child.pid)
         pid_namespace = spec.linux.namespace("pid")
         own_pid_namespace = pid_namespace is not None and pid_namespace.path is None
+        cgroup = placement.cgroup if placement is not None else None
         states.save(ContainerRecord(id=container_id, pid=child.pid, bundle=bundle, rootfs=rootfs,
                                     oci_version=spec.oci_version, start_time=started[0] if started else 0,
-                                    annotations=dict(spec.annotations), own_pid_namespace=own_pid_namespace))
-    except BaseException:  # KeyboardInterrupt too: the state dir must not outlive a failed create
+                                    annotations=dict(spec.annotations), own_pid_namespace=own_pid_namespace,
+                                    cgroup_root=cgroup.root if cgroup else None,
+                                    cgroup_path=cgroup.path if cgroup else None))
+    except BaseException:  # KeyboardInterrupt too: neither the state dir nor the cgroup may outlive a failed create
+        if placement is not None:
+            destroy(placement.cgroup)
         states.remove(container_id)
         raise
+    finally:
+        if placement is not None:
+            placement.close()  # the init is in the cgroup and the device program attached: the fd is done
     _children[(states.root, container_id)] = child
     return child.pid
 
@@ -105,15 +120,60 @@ def run(bundle: str, container_id: str, root: str | None = None, syscalls: Sysca
         delete(container_id, force=True, root=root)
 
 
-def kill(container_id: str, signal: int | str = signal_module.SIGTERM, root: str | None = None) -> None:
-    """Send `signal` (a number, or a name like "KILL" or "SIGKILL") to the container's init."""
+def kill(container_id: str, signal: int | str = signal_module.SIGTERM, root: str | None = None,
+         all: bool = False) -> None:  # noqa: A002 (runc's flag name)
+    """Send `signal` (a number, or a name like "KILL" or "SIGKILL") to the container's init; with `all`, to every
+    process of the container, through its cgroup where it has one (SIGKILL then waits until they are gone)."""
     number = parse_signal(signal)
     states = StateDir(root)
     with states.locked(container_id):
         record = states.load(container_id)
-        if states.status(record) == STOPPED:
+        status = states.status(record)
+        cgroup = container_cgroup(record.cgroup_root, record.cgroup_path)
+        if all and cgroup is not None and cgroup.exists() and cgroup.procs():
+            # Processes may outlive a stopped init (no pid namespace): the cgroup still finds them.
+            if number == signal_module.SIGKILL:
+                cgroup.kill()
+            else:
+                cgroup.signal_all(number)
+            return
+        if status == STOPPED:
             raise ContainerError(f"container {container_id!r} is not running")
+        if all and cgroup is None:
+            for pid in container_pids(record):
+                _kill_pid(pid, number)
+            return
         _signal(record, number)
+
+
+def pause(container_id: str, root: str | None = None) -> None:
+    """Freeze every process of a created or running container (its cgroup's cgroup.freeze); status "paused"."""
+    states = StateDir(root)
+    with states.locked(container_id):
+        record = states.load(container_id)
+        status = states.status(record)
+        if status not in (CREATED, RUNNING):
+            raise ContainerError(f"container {container_id!r} is {status}, only a created or running one can pause")
+        _cgroup_of(record, "paused").freeze()
+
+
+def resume(container_id: str, root: str | None = None) -> None:
+    """Thaw a paused container."""
+    states = StateDir(root)
+    with states.locked(container_id):
+        record = states.load(container_id)
+        status = states.status(record)
+        if status != PAUSED:
+            raise ContainerError(f"container {container_id!r} is {status}, only a paused one can resume")
+        _cgroup_of(record, "resumed").thaw()
+
+
+def stats(container_id: str, root: str | None = None) -> dict:
+    """The container's cgroup statistics: {"id", "cgroup", "processes", "cpu": {"stat"}, "memory": {"current",
+    "events", ...}, "pids": {"current", "max", "events"}, ...} (see cgroup_stats.read_stats)."""
+    states = StateDir(root)
+    record = states.load(container_id)
+    return {"id": container_id, **read_stats(_cgroup_of(record, "measured"))}
 
 
 def delete(container_id: str, force: bool = False, root: str | None = None) -> None:
@@ -128,13 +188,16 @@ def delete(container_id: str, force: bool = False, root: str | None = None) -> N
             record = None  # a half-created container: its directory goes anyway
         if record is not None:
             status = states.status(record)
-            if status == RUNNING and not force:
-                raise ContainerError(f"container {container_id!r} is running: stop it first, or use force")
+            if status in (RUNNING, PAUSED) and not force:
+                raise ContainerError(f"container {container_id!r} is {status}: stop it first, or use force")
             if status != STOPPED:
+                # SIGKILL reaches a frozen (paused) init too.
                 _signal(record, signal_module.SIGKILL, wait_seconds=KILL_TIMEOUT_SECONDS)
         child = _children.pop((states.root, container_id), None)
         if child is not None:
             _reap(child)
+        if record is not None:
+            destroy(container_cgroup(record.cgroup_root, record.cgroup_path))
         states.remove(container_id)
 
 
@@ -160,6 +223,9 @@ def ps(container_id: str, root: str | None = None) -> list[int]:
     """The host pids of the container's processes (empty when it has stopped)."""
     states = StateDir(root)
     record = states.load(container_id)
+    cgroup = container_cgroup(record.cgroup_root, record.cgroup_path)
+    if cgroup is not None:
+        return cgroup.procs() if cgroup.exists() else []
     return [] if states.status(record) == STOPPED else container_pids(record)
 
 
@@ -215,6 +281,23 @@ def _signal(record: ContainerRecord, number: int, wait_seconds: float | None = N
                                  f"{wait_seconds:.0f} s")
     finally:
         os.close(pidfd)
+
+
+def _cgroup_of(record: ContainerRecord, verb: str) -> Cgroup:
+    cgroup = container_cgroup(record.cgroup_root, record.cgroup_path)
+    if cgroup is None:
+        raise ContainerError(f"container {record.id!r} has no cgroup (this host does not run cgroup v2 alone), so "
+                             f"it cannot be {verb}")
+    if not cgroup.exists():
+        raise ContainerError(f"container {record.id!r}: its cgroup {cgroup.directory} is gone")
+    return cgroup
+
+
+def _kill_pid(pid: int, number: int) -> None:
+    try:
+        os.kill(pid, number)
+    except ProcessLookupError:
+        pass  # exited since it was listed
 
 
 def _fd(stream: Stream) -> int | None:

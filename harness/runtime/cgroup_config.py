@@ -41,7 +41,7 @@ def cgroup_path(cgroups_path: str | None, container_id: str) -> str:
                                              "drives cgroupfs directly: give a path such as /kharness/<id>")
     # runc's CleanPath: rooted first, so ".." components stop at the root.
     relative = not cgroups_path.startswith("/")
-    cleaned = posixpath.normpath("/" + cgroups_path)
+    cleaned = posixpath.normpath("/" + cgroups_path.lstrip("/"))  # normpath keeps a leading "//"
     if relative:
         cleaned = posixpath.normpath(DEFAULT_PARENT + cleaned)
     if cleaned == "/":

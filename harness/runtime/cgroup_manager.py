@@ -53,8 +53,9 @@ class Cgroup:
                 pass  # a shared parent, or a cgroup prepared by the caller
             except OSError as error:
                 raise ContainerError(f"cannot create the cgroup {current}: {error.strerror}") from error
-        if self.procs():
-            raise ContainerError(f"the cgroup {self.directory} already holds processes {self.procs()}")
+        occupants = self.procs()
+        if occupants:
+            raise ContainerError(f"the cgroup {self.directory} already holds processes {occupants}")
 
     def apply(self, writes: list[ControlWrite]) -> None:
         """Write each limit; an error names the JSON path, the file and the value."""
@@ -151,7 +152,8 @@ class Cgroup:
 
     def signal_all(self, signum: int) -> None:
         """Send `signum` to every process, frozen meanwhile so that none forks past the loop (runc's kill --all)."""
-        frozen_before = self.is_frozen()
+        # Already frozen (paused), or no freezer (before Linux 5.2): signal as things are.
+        frozen_before = self.is_frozen() or not os.path.exists(self.file("cgroup.freeze"))
         if not frozen_before:
             self.freeze()
         try:
@@ -161,15 +163,17 @@ class Cgroup:
             if not frozen_before:
                 self.thaw()
 
-    def kill(self, deadline: float = DEADLINE_SECONDS) -> None:
+    def kill(self, deadline: float = DEADLINE_SECONDS, native: bool | None = None) -> None:
         """SIGKILL every process below the cgroup and wait until none is left.
 
         cgroup.kill (Linux 5.14) does it in the kernel, atomically against forks. Without it: freeze (so nothing
         forks between reading cgroup.procs and the kills), SIGKILL each pid, thaw so the deaths proceed, and loop
         until the tree is empty. A fatal signal reaches frozen tasks in cgroup v2, so the freeze cannot block it.
+        `native` None uses cgroup.kill where the cgroup has it; False forces the fallback.
         """
         give_up = time.monotonic() + deadline
-        native = os.path.exists(self.file("cgroup.kill"))
+        if native is None:
+            native = os.path.exists(self.file("cgroup.kill"))
         while True:
             pids = self.procs()
             if not pids:

@@ -15,13 +15,14 @@ _FILES = {
 
 
 def read_stats(cgroup: Cgroup) -> dict:
-    """{"cgroup": path, "pids": [...], "cpu": {"stat": {...}}, "memory": {"current": N, "events": {...}, ...}, ...}
+    """{"cgroup": path, "processes": [pid...], "cpu": {"stat": {...}}, "memory": {"current": N, "events": {...}},
+    "pids": {"current": N, "max": "max"}, ...}
 
     Each controller's section holds its files without the controller prefix ("memory.events" -> "events");
     numbers are ints, "max" stays a string, cpuset lists stay strings, io.stat is {"MAJ:MIN": {"rbytes": N}}.
     cpu.stat is there even without the cpu controller: the kernel always accounts usage_usec.
     """
-    stats: dict = {"cgroup": cgroup.path, "pids": cgroup.procs()}
+    stats: dict = {"cgroup": cgroup.path, "processes": cgroup.procs()}
     for controller, (single_files, keyed_files) in _FILES.items():
         section = {}
         for name in single_files:

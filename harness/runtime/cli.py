@@ -48,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     verb("state", _state, "print the OCI state of a container as JSON")
     kill = verb("kill", _kill, "send a signal (default SIGTERM) to the container's init")
     kill.add_argument("signal", nargs="?", default="SIGTERM", help="a name (KILL, SIGKILL) or a number")
+    kill.add_argument("-a", "--all", action="store_true", help="signal every process of the container (its cgroup)")
+    verb("pause", _pause, "freeze every process of the container")
+    verb("resume", _resume, "thaw a paused container")
+    verb("stats", _stats, "print the container's cgroup statistics as JSON (like runc events --stats)")
     delete = verb("delete", _delete, "remove a stopped or created container")
     delete.add_argument("-f", "--force", action="store_true", help="kill a running container first")
     listing = verb("list", _list, "list containers", with_id=False)
@@ -98,7 +102,19 @@ def _state(arguments: argparse.Namespace) -> None:
 
 
 def _kill(arguments: argparse.Namespace) -> None:
-    api.kill(arguments.id, arguments.signal, root=arguments.root)
+    api.kill(arguments.id, arguments.signal, root=arguments.root, all=arguments.all)
+
+
+def _pause(arguments: argparse.Namespace) -> None:
+    api.pause(arguments.id, root=arguments.root)
+
+
+def _resume(arguments: argparse.Namespace) -> None:
+    api.resume(arguments.id, root=arguments.root)
+
+
+def _stats(arguments: argparse.Namespace) -> None:
+    print(json.dumps(api.stats(arguments.id, root=arguments.root), indent=2))
 
 
 def _delete(arguments: argparse.Namespace) -> None:

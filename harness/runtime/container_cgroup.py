@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 
 from .cgroup_config import ALWAYS_ENABLED, cgroup_path, control_writes, needed_controllers
-from .cgroup_manager import Cgroup
+from .cgroup_manager import Cgroup, read_file
 from .cgroups import MOUNTINFO, asked_controllers, unified_root
 from .devicefilter import attach_device_filter
 from .errors import SyscallError
@@ -46,6 +46,29 @@ def clone_into_cgroup_supported() -> bool:
     return True
 
 
+def can_clone_into(cgroup: Cgroup, status: str = "/proc/self/status") -> bool:
+    """Whether a child cloned straight into `cgroup` gets everything a move into it would give.
+
+    Before Linux 6.2 (42a11bf5c543, "cgroup/cpuset: Make cpuset_fork() handle CLONE_INTO_CGROUP properly") a child
+    cloned into a cgroup kept its parent's allowed CPUs and memory nodes instead of the cgroup's cpuset. So where
+    the cgroup's cpuset differs from ours, the child is moved by a cgroup.procs write, whose attach applies the
+    cpuset on every kernel.
+    """
+    if not clone_into_cgroup_supported():
+        return False
+    with open(status, encoding="ascii") as lines:
+        ours = dict(line.rstrip("\n").split(":\t", 1) for line in lines if ":\t" in line)
+    for control, key in (("cpuset.cpus.effective", "Cpus_allowed_list"), ("cpuset.mems.effective",
+                                                                          "Mems_allowed_list")):
+        try:
+            theirs = read_file(cgroup.file(control)).strip()
+        except FileNotFoundError:
+            continue  # no cpuset controller in this cgroup: nothing to differ
+        if theirs != ours.get(key, "").strip():
+            return False
+    return True
+
+
 def set_up_cgroup(spec: Spec, container_id: str, syscalls: Syscalls | None = None,
                   mountinfo: str = MOUNTINFO) -> CgroupPlacement | None:
     """Create and configure the container's cgroup (controllers, limits, device program); None where the host
@@ -69,7 +92,7 @@ def set_up_cgroup(spec: Spec, container_id: str, syscalls: Syscalls | None = Non
         cgroup.apply(writes)
         fd = cgroup.open()
         attach_device_filter(resources.devices if resources else (), fd, syscalls or Syscalls())
-        return CgroupPlacement(cgroup, fd, clone_into_cgroup_supported())
+        return CgroupPlacement(cgroup, fd, can_clone_into(cgroup))
     except BaseException:  # KeyboardInterrupt too: a half-configured cgroup must not stay
         if fd >= 0:
             os.close(fd)

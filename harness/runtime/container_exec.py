@@ -6,6 +6,7 @@ import os
 import socket
 
 from . import constants as c
+from .container_cgroup import can_clone_into, container_cgroup
 from .errors import ContainerError
 from .process import MESSAGE_SIZE, SETUP_TIMEOUT_SECONDS, exit_like, ignore_forwarded_signals, run_child
 from .process_setup import exec_process, set_up_process
@@ -24,22 +25,28 @@ def exec_in_container(container_id: str, args: list[str], root: str | None = Non
     """Run `args` in the container (which must be running) and return its exit status (128+N for signal N).
 
     A helper joins the init's namespaces, then forks the process (a pid namespace only takes children), and
-    exits like it. The process gets the config's env, cwd, user, rlimits and capabilities, as `runc exec` does.
+    exits like it. The process gets the config's env, cwd, user, rlimits and capabilities, as `runc exec` does,
+    and the container's cgroup: cloned into it, or moving itself there first where clone3 cannot.
     """
     syscalls = syscalls or Syscalls()
     states = StateDir(root)
     record = states.load(container_id)
-    if states.status(record) != RUNNING:
-        raise ContainerError(f"container {container_id!r} is not running, so nothing can be exec'd in it")
+    status = states.status(record)
+    if status != RUNNING:
+        raise ContainerError(f"container {container_id!r} is not running ({status}), so nothing can be exec'd in it")
     spec = load_spec(record.bundle)
     process = dataclasses.replace(spec.process, args=tuple(args))
     parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     namespace_fds = _open_namespaces(record.pid)  # opened here, while /proc/PID is certainly the init's
+    cgroup = container_cgroup(record.cgroup_root, record.cgroup_path)
+    cgroup_fd = cgroup.open() if cgroup is not None else None
+    clone_into = cgroup is not None and can_clone_into(cgroup)
     try:
         helper = syscalls.clone3(0)
         if helper.in_child:
             parent_end.close()
-            run_child(lambda: _join_and_fork(namespace_fds, process, child_end, syscalls), child_end)
+            run_child(lambda: _join_and_fork(namespace_fds, process, child_end, syscalls, cgroup_fd, clone_into),
+                      child_end)
         child_end.close()
         parent_end.settimeout(SETUP_TIMEOUT_SECONDS)
         message = parent_end.recv(MESSAGE_SIZE)  # EOF: the process has exec'd; otherwise why it could not
@@ -49,6 +56,8 @@ def exec_in_container(container_id: str, args: list[str], root: str | None = Non
         child_end.close()
         for fd in namespace_fds.values():
             os.close(fd)
+        if cgroup_fd is not None:
+            os.close(cgroup_fd)
     if message:
         raise ContainerError(f"exec in {container_id!r}: {_error_text(message)}")
     code = os.waitstatus_to_exitcode(status)
@@ -69,19 +78,42 @@ def _open_namespaces(pid: int) -> dict[str, int]:
     return fds
 
 
-def _join_and_fork(namespace_fds: dict[str, int], process, channel: socket.socket, syscalls: Syscalls) -> None:
+def _join_and_fork(namespace_fds: dict[str, int], process, channel: socket.socket, syscalls: Syscalls,
+                   cgroup_fd: int | None, clone_into: bool) -> None:
+    # The cgroup namespace is joined by the process itself once it is in the container's cgroup: with nsdelegate,
+    # a process inside that namespace may not move in from the root cgroup (ENOENT).
     for name in _JOIN_ORDER:
-        if name in namespace_fds:
+        if name in namespace_fds and name != "cgroup":
             syscalls.setns(namespace_fds[name], _PROC_NAME_FLAGS[name])
+    child = syscalls.clone3(0, cgroup_fd=cgroup_fd if clone_into else None)
+    if child.in_child:
+        def enter_and_exec() -> None:
+            if cgroup_fd is not None and not clone_into:
+                _move_self(cgroup_fd)
+            if "cgroup" in namespace_fds:
+                syscalls.setns(namespace_fds["cgroup"], c.CLONE_NEWCGROUP)
+            exec_process(set_up_process(process, syscalls), process, syscalls)
+        run_child(enter_and_exec, channel)
     for fd in namespace_fds.values():
         os.close(fd)
-    child = syscalls.clone3(0)
-    if child.in_child:
-        run_child(lambda: exec_process(set_up_process(process, syscalls), process, syscalls), channel)
     channel.close()  # the caller's EOF must come from the exec'd process alone
     ignore_forwarded_signals()
     _, status = os.waitpid(child.pid, 0)
     exit_like(status)
+
+
+def _move_self(cgroup_fd: int) -> None:
+    """Write "0" (the writer itself) to cgroup.procs, opened relative to the cgroup's descriptor: a path would now
+    resolve in the container's mount namespace."""
+    try:
+        fd = os.open("cgroup.procs", os.O_WRONLY | os.O_CLOEXEC, dir_fd=cgroup_fd)
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+    except OSError as error:
+        raise ContainerError(f"moving the exec'd process into the container's cgroup: writing '0' to "
+                             f"cgroup.procs failed: {error.strerror}") from error
 
 
 def _error_text(message: bytes) -> str:

@@ -16,14 +16,17 @@ TIME_CLOCK_IDS = {"monotonic": 1, "boottime": 7}  # CLOCK_MONOTONIC, CLOCK_BOOTT
 
 
 def new_namespace_flags(spec: Spec) -> int:
-    """The CLONE_NEW* flags for the namespaces the container gets new (those without a path), time excluded.
+    """The CLONE_NEW* flags for the namespaces the container gets new (those without a path), time and cgroup
+    excluded.
 
     A new time namespace is never made by clone3: its offsets can only be written while no process is in it, so
     the stage that forks the container unshares it and writes the offsets first (see enter_time_namespace).
+    A new cgroup namespace is rooted at the cgroup of the process that makes it, which for clone3 is the parent's
+    even with CLONE_INTO_CGROUP: the container unshares it once it is in its own cgroup.
     """
     flags = 0
     for namespace in spec.linux.namespaces:
-        if namespace.path is None and namespace.type != "time":
+        if namespace.path is None and namespace.type not in ("time", "cgroup"):
             flags |= c.NAMESPACE_CLONE_FLAGS[namespace.type]
     return flags
 

@@ -3,11 +3,16 @@
 The protocol, over a SOCK_SEQPACKET socketpair (one JSON object per message) plus the exec FIFO of the state dir:
 
     parent (runtime)                              child (becomes the container's PID 1)
+    creates and configures the cgroup (limits, device program: container_cgroup.py)
     opens exec.fifo O_RDWR, creates socketpair
-    clone3(CLONE_NEW* | CLONE_PIDFD)  ───────►    [in the new namespaces, uid unmapped]
+    clone3(CLONE_NEW* | CLONE_PIDFD   ───────►    [in the new namespaces, uid unmapped]
+      | CLONE_INTO_CGROUP)
       (or: helper stage, see below)
+    without CLONE_INTO_CGROUP: writes PID to the cgroup's cgroup.procs
     writes /proc/PID/{setgroups,gid_map,uid_map}
     sends {"type": "go"}              ───────►    waits for "go" (EOF: the parent died; exit quietly)
+                                                  unshare(CLONE_NEWCGROUP) if asked: now that it is in its
+                                                  cgroup, that cgroup becomes the namespace's root
                                                   dup2s the given stdio onto 0, 1, 2
                                                   setresuid/gid(0) if 0 is mapped; sethostname, setdomainname
                                                   oom_score_adj; the mount plan (rootfs.py): mounts, /dev,
@@ -29,12 +34,14 @@ container, sends {"type": "pid", "pid": N}, closes its ends of the channel and t
 container's parent: it waits for it and exits with the same status (dying of the same signal), so waiting for
 the helper gives the container's status. (CLONE_PARENT, which would make the container the runtime's own child,
 is refused with EINVAL together with CLONE_NEWPID or CLONE_NEWUSER, or after a setns into a pid namespace.)
+The helper clones the container into the cgroup itself, so only the container counts against its limits.
 The handshake then goes on as above with the helper's child.
 
 The container's program runs as PID 1 of its pid namespace, directly (no reaper process, as runc does): it gets
 the signals `kill` sends, and `run` reports its exit status, 128+N for death by signal N.
 """
 
+import gc
 import json
 import os
 import resource
@@ -44,6 +51,7 @@ from dataclasses import dataclass
 from typing import Callable, NoReturn
 
 from . import constants as c
+from .container_cgroup import CgroupPlacement
 from .errors import ContainerError
 from .namespaces import enter_time_namespace, join_namespaces, needs_intermediate_stage, new_namespace_flags, \
     write_id_maps, write_proc_file
@@ -73,10 +81,12 @@ class ContainerProcess:
 
 
 def spawn_container(spec: Spec, bundle: str, rootfs: str, exec_fifo: str, syscalls: Syscalls | None = None,
-                    stdio: tuple[int | None, int | None, int | None] = (None, None, None)) -> ContainerProcess:
+                    stdio: tuple[int | None, int | None, int | None] = (None, None, None),
+                    cgroup: CgroupPlacement | None = None) -> ContainerProcess:
     """Fork and set up the container's init; return once it waits on `exec_fifo` (status "created").
 
     `stdio` holds file descriptors to become the container's 0, 1 and 2 (None: inherit the runtime's).
+    `cgroup` is where the init goes before it runs anything of its own (None: it stays in the runtime's cgroup).
     """
     syscalls = syscalls or Syscalls()
     plan = plan_rootfs(spec, rootfs, bundle) if _makes_own_mounts(spec) else ()
@@ -88,9 +98,11 @@ def spawn_container(spec: Spec, bundle: str, rootfs: str, exec_fifo: str, syscal
             parent_end.close()
             _container_init(spec, rootfs, plan, child_end, fifo_fd, syscalls, stdio)
 
+        cgroup_fd = cgroup.fd if cgroup is not None and cgroup.clone_into else None
+
         def helper() -> None:
             parent_end.close()
-            _helper(spec, init, child_end, fifo_fd, syscalls)
+            _helper(spec, init, child_end, fifo_fd, syscalls, cgroup_fd)
 
         if needs_intermediate_stage(spec):
             waiter = syscalls.clone3(0).pid
@@ -100,11 +112,13 @@ def spawn_container(spec: Spec, bundle: str, rootfs: str, exec_fifo: str, syscal
             pid = _receive(parent_end, "pid", waiter)["pid"]
             pidfd = syscalls.pidfd_open(pid)
         else:
-            result = syscalls.clone3(new_namespace_flags(spec) | c.CLONE_PIDFD)
+            result = syscalls.clone3(new_namespace_flags(spec) | c.CLONE_PIDFD, cgroup_fd=cgroup_fd)
             if result.in_child:
                 run_child(init, child_end)
             child_end.close()
             pid, pidfd, waiter = result.pid, result.pidfd, result.pid
+        if cgroup is not None and cgroup_fd is None:
+            cgroup.cgroup.add_process(pid)  # before "go": the child has not run anything of the container yet
         write_id_maps(spec, pid)
         _send(parent_end, {"type": "go"})
         _receive(parent_end, "ready", pid)
@@ -133,10 +147,10 @@ def _makes_own_mounts(spec: Spec) -> bool:
 
 
 def _helper(spec: Spec, init: Callable[[], None], channel: socket.socket, fifo_fd: int,
-            syscalls: Syscalls) -> NoReturn:
+            syscalls: Syscalls, cgroup_fd: int | None) -> NoReturn:
     join_namespaces(spec, syscalls)
     enter_time_namespace(spec, syscalls)
-    container = syscalls.clone3(new_namespace_flags(spec))
+    container = syscalls.clone3(new_namespace_flags(spec), cgroup_fd=cgroup_fd)
     if container.in_child:
         run_child(init, channel)
     _send(channel, {"type": "pid", "pid": container.pid})
@@ -174,6 +188,9 @@ def _container_init(spec: Spec, rootfs: str, plan: tuple, channel: socket.socket
                     syscalls: Syscalls, stdio: tuple[int | None, int | None, int | None]) -> None:
     if _receive_in_child(channel) is None:
         os._exit(0)  # the parent died before the maps were written: nobody wants this container any more
+    cgroup_namespace = spec.linux.namespace("cgroup")
+    if cgroup_namespace is not None and cgroup_namespace.path is None:
+        syscalls.unshare(c.CLONE_NEWCGROUP)
     for target, fd in enumerate(stdio):
         if fd is not None and fd != target:
             os.dup2(fd, target)  # inheritable, unlike every other descriptor Python opened
@@ -205,6 +222,9 @@ def run_child(work: Callable[[], None], channel: socket.socket) -> NoReturn:
     """Run `work` in a forked child and leave through os._exit whatever happens: returning would run the
     parent's code (a pytest session) a second time."""
     status = 0
+    # A collection would write to the header of every object the parent had, copying (and charging to the
+    # container's cgroup) pages the child never needs; the child execs or exits soon anyway.
+    gc.disable()
     try:
         work()
     except BaseException as error:  # everything, SystemExit too: the child must report and exit, never return

@@ -1,10 +1,11 @@
 """Execute a mount plan (rootfs_plan.plan_rootfs) through the syscall seam, inside the container's mount namespace."""
 
+import errno
 import os
 import stat
 
 from . import constants as c
-from .errors import ContainerError
+from .errors import ContainerError, SyscallError
 from .mount_steps import CREATE_DIR, CREATE_FILE, CREATE_LIKE_SOURCE, MaskPath, MountStep, PivotRoot, \
     ReadonlyPath, Step, Symlink, WriteFile
 from .securejoin import resolve_in_root
@@ -15,6 +16,7 @@ from .syscalls import Syscalls
 _LOCKED_FLAGS = {os.ST_NOSUID: c.MS_NOSUID, os.ST_NODEV: c.MS_NODEV, os.ST_NOEXEC: c.MS_NOEXEC}
 # Where a masked file's replacement comes from: the host's, since every mask is applied before pivot_root.
 NULL_DEVICE = "/dev/null"
+MOUNTINFO = "/proc/self/mountinfo"
 
 
 def apply_rootfs_plan(steps: tuple[Step, ...], syscalls: Syscalls, rootfs: str) -> None:
@@ -117,9 +119,30 @@ def _pivot_root(step: PivotRoot, syscalls: Syscalls) -> None:
     syscalls.chdir(step.rootfs)
     # pivot_root(".", ".") stacks the old root on top of the new one (no put_old directory is needed), and the
     # lazy unmount of "." then removes it: no path to the host's filesystem remains in the container.
-    syscalls.pivot_root(".", ".")
+    try:
+        syscalls.pivot_root(".", ".")
+    except SyscallError as error:
+        if error.errno != errno.EINVAL or not root_is_initramfs():
+            raise
+        # The initramfs is the root of the initial mount tree: pivot_root refuses to move it (EINVAL), always.
+        # As runc --no-pivot does: move the new root over "/" and chroot into it. The old root stays underneath,
+        # unreachable from the container's root and left out of its mountinfo.
+        syscalls.mount(".", "/", None, c.MS_MOVE, None)
+        syscalls.chroot(".")
+        syscalls.chdir("/")
+        return
     syscalls.umount2(".", c.MNT_DETACH)
     syscalls.chdir("/")
+
+
+def root_is_initramfs(mountinfo: str | None = None) -> bool:
+    """Whether "/" is the initramfs (filesystem type "rootfs"), as in a harness guest."""
+    with open(mountinfo or MOUNTINFO, encoding="utf-8") as lines:
+        for line in lines:
+            fields = line.split()
+            if fields[4] == "/":
+                return fields[fields.index("-") + 1] == "rootfs"
+    return False
 
 
 def _describe(error: OSError) -> str:

@@ -10,6 +10,7 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from typing import Iterator
 
+from .cgroup_manager import Cgroup
 from .errors import ContainerError
 
 DEFAULT_ROOT = "/run/kharness-runtime"
@@ -21,6 +22,7 @@ _VALID_ID = re.compile(r"[\w+.-]+")
 _EXITED_STATES = ("Z", "X")
 
 CREATING, CREATED, RUNNING, STOPPED = "creating", "created", "running", "stopped"
+PAUSED = "paused"  # runc's extra status: the container's cgroup is frozen
 
 
 @dataclass
@@ -38,6 +40,9 @@ class ContainerRecord:
     annotations: dict[str, str] = field(default_factory=dict)
     # Whether the container has its own pid namespace, so `ps` can match processes by namespace.
     own_pid_namespace: bool = True
+    # The container's cgroup: the v2 mount point and the path below it; None where the host gives it none.
+    cgroup_root: str | None = None
+    cgroup_path: str | None = None
 
 
 class StateDir:
@@ -110,9 +115,12 @@ class StateDir:
             os.close(fd)
 
     def status(self, record: ContainerRecord) -> str:
-        """created (waiting for start), running, or stopped, from the process and the exec FIFO."""
+        """created (waiting for start), running, paused (its cgroup frozen) or stopped, from the process, the exec
+        FIFO and the cgroup."""
         if not is_alive(record.pid, record.start_time):
             return STOPPED
+        if record.cgroup_root and record.cgroup_path and Cgroup(record.cgroup_root, record.cgroup_path).is_frozen():
+            return PAUSED
         return CREATED if os.path.exists(self.exec_fifo(record.id)) else RUNNING
 
     def oci_state(self, record: ContainerRecord) -> dict:

@@ -6,14 +6,15 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
+import time
 import uuid
 
 import pytest
 
 from harness.runtime import api
-from harness.runtime.default_spec import default_config
-from harness.runtime.rootfs_builder import build_rootfs, busybox_path
+from harness.runtime.cgroups import unified_root
+from harness.runtime.rootfs import root_is_initramfs
+from harness.runtime.rootfs_builder import busybox_path
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="containers need root (namespaces, mounts, pivot_root)"),
@@ -24,48 +25,6 @@ REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__f
 TIMEOUT_SECONDS = 60
 USER_NAMESPACE = {"type": "user"}
 ID_MAP = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-
-
-@pytest.fixture(scope="module")
-def rootfs():
-    """One busybox rootfs shared by the module's bundles (the default config mounts it read-only).
-
-    Outside pytest's tmp_path, whose parents are 0700: a user namespace's root, mapped to an unprivileged host
-    uid, must be able to reach the rootfs before pivot_root.
-    """
-    base = tempfile.mkdtemp(prefix="kharness-rootfs-")
-    try:
-        os.chmod(base, 0o755)
-        yield build_rootfs(os.path.join(base, "rootfs"))
-    finally:
-        shutil.rmtree(base)
-
-
-@pytest.fixture
-def state_root(tmp_path):
-    """A private --root for the test's containers; anything left there is force-deleted afterwards."""
-    root = str(tmp_path / "state")
-    try:
-        yield root
-    finally:
-        for container in api.list_containers(root):
-            api.delete(container["id"], force=True, root=root)
-
-
-@pytest.fixture
-def make_bundle(tmp_path, rootfs):
-    """make_bundle(args, edit=None) -> a bundle dir whose config is the default one with `args`, then `edit`ed."""
-    def make(args: list[str], edit=None) -> str:
-        bundle = tmp_path / f"bundle-{uuid.uuid4().hex[:8]}"
-        bundle.mkdir(mode=0o755)
-        config = default_config(args)
-        config["root"]["path"] = rootfs
-        config["hostname"] = "kharness-test"
-        if edit:
-            edit(config)
-        (bundle / "config.json").write_text(json.dumps(config))
-        return str(bundle)
-    return make
 
 
 def runtime(*arguments: str, root: str) -> subprocess.CompletedProcess:
@@ -268,8 +227,10 @@ def test_cli_lifecycle_create_start_kill_delete(make_bundle, state_root, tmp_pat
     assert runtime("list", "--quiet", root=state_root).stdout == ""
 
 
+@pytest.mark.skipif(unified_root() is not None, reason="this host runs cgroup v2 alone: limits apply here "
+                                                      "(test_cgroups_guest.py tests them)")
 def test_limits_without_cgroup_v2_controllers_fail_clearly(make_bundle, state_root):
-    """A memory limit on this host (no v2 controllers) fails with `error:` naming linux.resources.memory."""
+    """A memory limit on a host without cgroup v2 alone fails with `error:` naming linux.resources.memory."""
     def with_memory_limit(config):
         config["linux"]["resources"]["memory"] = {"limit": 64 << 20}
     result = run_container(make_bundle, state_root, ["/bin/true"], with_memory_limit)
@@ -292,11 +253,13 @@ def test_same_bundle_under_runc_and_ours_looks_the_same(tmp_path, rootfs):
         "proc pids": ["sh", "-c", "ls /proc | grep -E '^[0-9]+$'"],
         "pid 1": ["sh", "-c", "cat /proc/1/status | grep -E '^(Name|Pid|PPid)'"],
     }
+    # pivot_root cannot leave an initramfs (a harness guest's root): runc needs to be told, ours falls back itself.
+    no_pivot = ["--no-pivot"] if root_is_initramfs() else []
     outputs = {}
     for name, args in probes.items():
         config["process"].update(args=args, terminal=False)
         (bundle / "config.json").write_text(json.dumps(config))
-        runc = subprocess.run(["runc", "--root", str(tmp_path / "runc-state"), "run", "probe"], cwd=bundle,
+        runc = subprocess.run(["runc", "--root", str(tmp_path / "runc-state"), "run", *no_pivot, "probe"], cwd=bundle,
                               capture_output=True, text=True, timeout=TIMEOUT_SECONDS)
         ours = runtime("run", "--bundle", str(bundle), "probe", root=str(tmp_path / "our-state"))
         assert runc.returncode == 0 and ours.returncode == 0, (name, runc.stderr, ours.stderr)
@@ -322,3 +285,34 @@ def test_exec_runs_inside_the_running_container(make_bundle, state_root):
         assert hostname == "kharness-test" and pid != "1" and "bin" in listing and "work" not in listing
     finally:
         api.delete("target", force=True, root=state_root)
+
+
+def _wait_for_pids(container_id: str, state_root: str, count: int) -> list[int]:
+    """Poll `ps` until the container has `count` processes (a deadline, not a sleep)."""
+    deadline = time.monotonic() + TIMEOUT_SECONDS
+    while len(pids := api.ps(container_id, root=state_root)) < count:
+        assert time.monotonic() < deadline, f"container {container_id} never had {count} processes: {pids}"
+        time.sleep(0.05)
+    return pids
+
+
+def test_kill_all_reaches_every_process(make_bundle, state_root):
+    """`kill --all KILL` signals all three processes (through the cgroup where the host gives one, else the pid
+    namespace): the init dies of SIGKILL and `ps` lists nothing afterwards."""
+    api.create(make_bundle(["sh", "-c", "sleep 30 & sleep 30 & wait"]), "everyone", root=state_root)
+    api.start("everyone", root=state_root)
+    _wait_for_pids("everyone", state_root, 3)
+    result = runtime("kill", "--all", "everyone", "KILL", root=state_root)
+    assert result.returncode == 0, result.stderr
+    assert api.wait("everyone", root=state_root) == 128 + signal.SIGKILL
+    assert api.ps("everyone", root=state_root) == []
+
+
+@pytest.mark.skipif(unified_root() is not None, reason="this host gives containers cgroups: pause works here "
+                                                      "(test_cgroups_guest.py tests it)")
+def test_pause_without_a_cgroup_fails_clearly(make_bundle, state_root):
+    """On a host without cgroup v2 alone a container has no cgroup to freeze: `pause` and `stats` say so."""
+    api.create(make_bundle(["sleep", "30"]), "unpausable", root=state_root)
+    for verb in ("pause", "stats"):
+        result = runtime(verb, "unpausable", root=state_root)
+        assert result.returncode == 1 and "has no cgroup" in result.stderr, (verb, result.stderr)
