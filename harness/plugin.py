@@ -18,6 +18,11 @@ def pytest_addoption(parser):
     group.addoption("--runtime", default=os.environ.get(RUNTIME_ENV, "bundled"),
                     help="OCI runtime the suites start containers with: bundled (library API, default), "
                          f"bundled-cli, runc, crun, or a path (env {RUNTIME_ENV})")
+    group.addoption("--test-timeout", type=float,
+                    default=float(os.environ.get("KHARNESS_TEST_TIMEOUT", "0")),
+                    help="fail a test (setup to teardown) that runs longer than this many seconds, after "
+                         "dumping every thread's stack; 0 disables (env KHARNESS_TEST_TIMEOUT; the guests "
+                         "use 240)")
     group.addoption("--kharness-profile", choices=("ci", "dev"),
                     default=os.environ.get("KHARNESS_HYPOTHESIS_PROFILE", "ci"),
                     help="hypothesis profile of the suites: ci (derandomized, bounded; the default) or dev "
@@ -37,6 +42,40 @@ def pytest_runtest_setup(item):
         for name in marker.args:
             if not features.has(name):
                 pytest.skip(features.skip_reason(name))
+
+
+class TestTimeout(Exception):
+    """A test ran past --test-timeout: failed, so one hung test cannot eat the guest's whole deadline."""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Arm a per-test alarm (setup, call and teardown); on expiry dump every thread's stack and fail."""
+    import faulthandler
+    import signal
+    import sys
+    seconds = item.config.getoption("--test-timeout")
+    if not seconds or threading_main() is False:
+        yield
+        return
+
+    def expire(signum, frame):
+        raise TestTimeout(f"{item.nodeid} ran past --test-timeout={seconds:.0f} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    faulthandler.dump_traceback_later(seconds, exit=False, file=sys.__stderr__)
+    signal.setitimer(signal.ITIMER_REAL, seconds + 1)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        faulthandler.cancel_dump_traceback_later()
+        signal.signal(signal.SIGALRM, previous)
+
+
+def threading_main() -> bool:
+    import threading
+    return threading.current_thread() is threading.main_thread()
 
 
 def pytest_runtest_logstart(nodeid, location):

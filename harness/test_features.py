@@ -55,3 +55,14 @@ def test_requires_marker_skips_with_reason(pytester):
     result = pytester.runpytest("-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*never (x) is absent from Linux*it arrived in Linux 99.1*"])
+
+
+def test_test_timeout_fails_a_hung_test(pytester):
+    """--test-timeout turns a test that blocks past the limit into a failure naming the limit."""
+    pytester.makeconftest("pytest_plugins = ['harness.plugin']\n")
+    pytester.makepyfile("import time\n"
+                        "def test_hangs():\n    time.sleep(30)\n"
+                        "def test_fine():\n    assert True\n")
+    result = pytester.runpytest("--test-timeout=1")
+    result.assert_outcomes(failed=1, passed=1)
+    result.stdout.fnmatch_lines(["*ran past --test-timeout=1 s*"])

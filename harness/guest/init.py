@@ -54,7 +54,7 @@ def pytest_argv(config: dict) -> list[str]:
         "-p", "pytest_benchmark.plugin",
         f"--junitxml={OUT / 'junit.xml'}", "-o", f"junit_suite_name={config['kernel']}",
         f"--benchmark-json={OUT / 'benchmark.json'}",
-        "-p", "no:cacheprovider",
+        "-p", "no:cacheprovider", "-v", "--test-timeout=240",
         *forwarded,
     ]
 

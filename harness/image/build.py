@@ -237,6 +237,8 @@ def build_image(kernel: BootableKernel, root: Path | None = None, log=print) -> 
                         shutil.copyfileobj(f, out, 1 << 20)
         _atomic_build(combined, concat)
         built = True
+    for part in (*parts, combined):
+        os.utime(part)  # mark as recently used, so a concurrent run's pruning spares it
     seconds = time.monotonic() - started
     size = combined.stat().st_size
     verb = "built" if built else "reused (nothing changed)"
@@ -245,10 +247,16 @@ def build_image(kernel: BootableKernel, root: Path | None = None, log=print) -> 
     return Image(combined, size, built, seconds)
 
 
-def _prune_old(root: Path, keep: set[Path], newest: int = 4) -> None:
-    """Keep the image directory bounded: of each kind of archive, drop all but the newest few."""
+def _prune_old(root: Path, keep: set[Path], newest: int = 6, idle_seconds: float = 3600) -> None:
+    """Keep the image directory bounded: of each kind of archive, drop all but the newest few, and only
+    those unused for an hour (another harness run on this machine may be about to boot one)."""
+    now = time.time()
     for kind in ("initrd", "base", "project", "modules"):
         archives = sorted(root.glob(f"{kind}-*.cpio"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in archives[newest:]:
-            if old not in keep:
+            try:
+                idle = now - old.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            if old not in keep and idle > idle_seconds:
                 old.unlink(missing_ok=True)

@@ -1,11 +1,12 @@
-"""The minimal /dev of a container: the host's basic device nodes bind-mounted in, and the usual symlinks."""
+"""The minimal /dev of a container: the basic device nodes (made, or bound from the host in a user namespace), and
+the usual symlinks."""
 
 from . import constants as c
-from .mount_steps import CREATE_FILE, MountStep, Step, Symlink
+from .mount_steps import CREATE_FILE, DeviceNode, MountStep, Step, Symlink
 
-# The nodes runc creates in every container (libcontainer/specconv AllowedDevices), minus /dev/console,
-# which only a container with a terminal gets.
-DEFAULT_DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+# The nodes runc creates in every container (libcontainer/specconv AllowedDevices), minus /dev/console, which only
+# a container with a terminal gets: name -> (major, minor) of the character device.
+DEFAULT_DEVICES = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "urandom": (1, 9), "tty": (5, 0)}
 
 # link -> target, as runc's setupDevSymlinks makes them.
 DEFAULT_SYMLINKS = (
@@ -17,14 +18,19 @@ DEFAULT_SYMLINKS = (
 )
 
 
-def device_steps() -> list[Step]:
-    """Mount steps that bind each host node over an empty file in the container's /dev, then the symlinks.
+def device_steps(in_user_namespace: bool) -> list[Step]:
+    """Steps that make each default node in the container's /dev, then the symlinks.
 
-    Binding (rather than mknod) works the same inside a user namespace, where mknod is refused, and needs no
-    knowledge of major/minor numbers. The bind mount keeps the host node's permissions.
+    As runc: mknod the nodes, unless the container has its own user namespace, where the kernel refuses mknod;
+    there the host's nodes are bound over empty files instead (keeping the host node's permissions).
     """
-    steps: list[Step] = [MountStep(f"device /dev/{name}", f"/dev/{name}", source=f"/dev/{name}", flags=c.MS_BIND,
-                             create=CREATE_FILE, optional=True) for name in DEFAULT_DEVICES]
+    if in_user_namespace:
+        steps: list[Step] = [MountStep(f"device /dev/{name}", f"/dev/{name}", source=f"/dev/{name}",
+                                       flags=c.MS_BIND, create=CREATE_FILE, optional=True)
+                             for name in DEFAULT_DEVICES]
+    else:
+        steps = [DeviceNode(f"device /dev/{name}", f"/dev/{name}", major, minor)
+                 for name, (major, minor) in DEFAULT_DEVICES.items()]
     steps.extend(Symlink(f"symlink {link}", link, target) for link, target in DEFAULT_SYMLINKS)
     # The devpts mount brings its own ptmx; /dev/ptmx must lead there, whatever the rootfs had.
     steps.append(Symlink("symlink /dev/ptmx", "/dev/ptmx", "pts/ptmx", replace=True))

@@ -70,5 +70,15 @@ class PivotRoot:
     rootfs: str
 
 
-Step = MountStep | Symlink | MaskPath | ReadonlyPath | WriteFile | PivotRoot
+@dataclass(frozen=True)
+class DeviceNode:
+    """mknod a character device `path` (a container path), mode 0666 whatever the umask; an existing one stays."""
+
+    what: str
+    path: str
+    major: int
+    minor: int
+
+
+Step = MountStep | Symlink | MaskPath | ReadonlyPath | WriteFile | PivotRoot | DeviceNode
 

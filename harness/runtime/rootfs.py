@@ -6,7 +6,8 @@ import stat
 
 from . import constants as c
 from .errors import ContainerError, SyscallError
-from .mount_steps import CREATE_DIR, CREATE_FILE, CREATE_LIKE_SOURCE, MaskPath, MountStep, PivotRoot, \
+from .mount_options import REMOUNT_FLAGS
+from .mount_steps import CREATE_DIR, CREATE_FILE, CREATE_LIKE_SOURCE, DeviceNode, MaskPath, MountStep, PivotRoot, \
     ReadonlyPath, Step, Symlink, WriteFile
 from .securejoin import resolve_in_root
 from .syscalls import Syscalls
@@ -16,6 +17,8 @@ from .syscalls import Syscalls
 _LOCKED_FLAGS = {os.ST_NOSUID: c.MS_NOSUID, os.ST_NODEV: c.MS_NODEV, os.ST_NOEXEC: c.MS_NOEXEC}
 # Where a masked file's replacement comes from: the host's, since every mask is applied before pivot_root.
 NULL_DEVICE = "/dev/null"
+# What a container gets at a cgroup2 mount that the kernel refuses: the host's hierarchy, bound.
+CGROUP2_HIERARCHY = "/sys/fs/cgroup"
 MOUNTINFO = "/proc/self/mountinfo"
 
 
@@ -43,6 +46,8 @@ def _apply(step: Step, syscalls: Syscalls, rootfs: str) -> None:
         _write(step, rootfs)
     elif isinstance(step, PivotRoot):
         _pivot_root(step, syscalls)
+    elif isinstance(step, DeviceNode):
+        _device_node(step, syscalls, rootfs)
     else:
         raise TypeError(f"unknown mount plan step {step!r}")
 
@@ -56,7 +61,17 @@ def _mount(step: MountStep, syscalls: Syscalls, rootfs: str) -> None:
     flags = step.flags
     if step.keep_locked_flags:
         flags |= locked_flags(target)
-    syscalls.mount(step.source, target, step.fstype, flags, step.data)
+    try:
+        syscalls.mount(step.source, target, step.fstype, flags, step.data)
+    except SyscallError as error:
+        # In a user namespace without its own cgroup namespace the kernel refuses a cgroup2 mount (EPERM); runc
+        # then binds the host's hierarchy instead, and so do we.
+        if step.fstype != "cgroup2" or error.errno not in (errno.EPERM, errno.EBUSY):
+            raise
+        syscalls.mount(CGROUP2_HIERARCHY, target, None, c.MS_BIND | c.MS_REC, None)
+        if flags & REMOUNT_FLAGS:
+            syscalls.mount(None, target, None, c.MS_BIND | c.MS_REMOUNT | (flags & REMOUNT_FLAGS)
+                           | locked_flags(target), None)
 
 
 def _create_mount_point(target: str, step: MountStep) -> None:
@@ -94,7 +109,31 @@ def _mask(step: MaskPath, syscalls: Syscalls, rootfs: str) -> None:
     if stat.S_ISDIR(os.lstat(path).st_mode):
         syscalls.mount("tmpfs", path, "tmpfs", c.MS_RDONLY, None)
     else:
-        syscalls.mount(NULL_DEVICE, path, None, c.MS_BIND, None)
+        syscalls.mount(_null_device(rootfs), path, None, c.MS_BIND, None)
+
+
+def _null_device(rootfs: str) -> str:
+    """The container's own /dev/null when it has one (runc masks after pivot_root, with that one), else the host's."""
+    own = os.path.join(rootfs, "dev", "null")
+    try:
+        if stat.S_ISCHR(os.lstat(own).st_mode):
+            return own
+    except FileNotFoundError:
+        pass
+    return NULL_DEVICE
+
+
+def _device_node(step: DeviceNode, syscalls: Syscalls, rootfs: str) -> None:
+    parent = resolve_in_root(rootfs, os.path.dirname(step.path), step.what)
+    os.makedirs(parent, exist_ok=True)  # a rootfs whose /dev is no mount may lack the directory
+    path = os.path.join(parent, os.path.basename(step.path))
+    if os.path.lexists(path):
+        return  # the rootfs brings its own, as runc tolerates
+    previous = os.umask(0)  # the nodes are 0666 as in runc, whatever the runtime's umask
+    try:
+        syscalls.mknod(path, stat.S_IFCHR | 0o666, os.makedev(step.major, step.minor))
+    finally:
+        os.umask(previous)
 
 
 def _make_readonly(step: ReadonlyPath, syscalls: Syscalls, rootfs: str) -> None:

@@ -28,7 +28,7 @@ def plan_rootfs(spec: Spec, rootfs: str, bundle: str) -> tuple[Step, ...]:
     for index, mount in enumerate(spec.mounts):
         steps.extend(_spec_mount_steps(mount, f"mounts[{index}]", bundle))
     if not any(_binds_dev(mount) for mount in spec.mounts):
-        steps.extend(device_steps())
+        steps.extend(device_steps(in_user_namespace=spec.linux.namespace("user") is not None))
     for key, value in spec.linux.sysctl.items():
         steps.append(WriteFile(join(join("linux", "sysctl"), key), "/proc/sys/" + key.replace(".", "/"), value))
     steps.extend(MaskPath(f"linux.maskedPaths[{index}] ({path})", path)

@@ -325,6 +325,10 @@ class Syscalls(BpfSyscalls):
         return self._invoke("open", arguments, lambda: self._os_call("open", arguments, os.open, path, flags, mode,
                                                                      dir_fd=dir_fd))
 
+    def mknod(self, path: PathArg, mode: int, device: int) -> None:
+        arguments = (path, Octal(mode), device)
+        self._invoke("mknod", arguments, lambda: self._os_call("mknod", arguments, os.mknod, path, mode, device))
+
     def close(self, fd: int) -> None:
         arguments = (fd,)
         self._invoke("close", arguments, lambda: self._os_call("close", arguments, os.close, fd))

@@ -273,3 +273,14 @@ def test_io_throttle_lands_in_io_max(container):
                 "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 100}]}
     container_id, _ = container(["true"], with_resources(blockIO=throttle))
     assert f"{major}:{minor} rbps={1 << 20} wbps=max riops=max wiops=100" in read(container_id, "io.max").splitlines()
+
+
+@pytest.mark.requires("io")
+def test_io_weight_lands_in_the_weight_file_the_kernel_has(container):
+    """blockIO weight 500 goes to io.bfq.weight as it is where BFQ is loaded, else to io.weight (iocost) as
+    runc's conversion, 4950; the kernel shows it as the cgroup's default weight."""
+    container_id, _ = container(["true"], with_resources(blockIO={"weight": 500}))
+    if os.path.exists(os.path.join(cgroup_dir(container_id), "io.bfq.weight")):
+        assert read(container_id, "io.bfq.weight").splitlines()[0] == "default 500"
+    else:
+        assert read(container_id, "io.weight").splitlines()[0] == "default 4950"

@@ -1,6 +1,8 @@
 """Tests of the mount plan and its execution against the recording fake, on a scratch rootfs directory (no root)."""
 
+import errno
 import os
+import stat
 
 import pytest
 
@@ -57,16 +59,44 @@ def test_runc_default_spec_mounts_in_order_then_pivots(bundle):
                                ("chdir", ("/",))]
 
 
-def test_minimal_dev_binds_host_nodes_and_makes_symlinks(bundle):
-    """/dev/null and friends are the host's nodes bound over empty files; ptmx, fd and stdio are symlinks."""
+def test_minimal_dev_makes_nodes_and_symlinks(bundle):
+    """/dev/null and friends are made with mknod (0666 character devices, as runc); ptmx, fd and stdio are
+    symlinks."""
     fake, rootfs = plan_and_apply(runc_config(), bundle)
+    nodes = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "urandom": (1, 9), "tty": (5, 0)}
+    assert fake.arguments_of("mknod") == [(f"{rootfs}/dev/{name}", stat.S_IFCHR | 0o666, os.makedev(*numbers))
+                                          for name, numbers in nodes.items()]
+    assert mounts_onto(fake, f"{rootfs}/dev/null") == []
+    assert os.readlink(f"{rootfs}/dev/ptmx") == "pts/ptmx"
+    assert os.readlink(f"{rootfs}/dev/fd") == "/proc/self/fd"
+    assert os.readlink(f"{rootfs}/dev/stderr") == "/proc/self/fd/2"
+
+
+def test_user_namespace_binds_host_nodes_over_empty_files(bundle):
+    """In a user namespace, where mknod is refused, the host's nodes are bound over empty files instead."""
+    config = edited({"linux.namespaces[5]": {"type": "user"},
+                     "linux.uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+                     "linux.gidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}]})
+    fake, rootfs = plan_and_apply(config, bundle)
+    assert "mknod" not in fake.names()
     for name in ("null", "zero", "full", "random", "urandom"):
         assert mounts_onto(fake, f"{rootfs}/dev/{name}") == [(f"/dev/{name}", f"{rootfs}/dev/{name}", None,
                                                               c.MS_BIND, None)]
         assert os.path.isfile(f"{rootfs}/dev/{name}")
-    assert os.readlink(f"{rootfs}/dev/ptmx") == "pts/ptmx"
-    assert os.readlink(f"{rootfs}/dev/fd") == "/proc/self/fd"
-    assert os.readlink(f"{rootfs}/dev/stderr") == "/proc/self/fd/2"
+
+
+def test_refused_cgroup2_mount_binds_the_host_hierarchy(bundle):
+    """A cgroup2 mount refused with EPERM (a user namespace without a cgroup namespace) becomes a recursive bind
+    of the host's /sys/fs/cgroup, remounted read-only as the spec asks (runc does the same)."""
+    fake = RecordingSyscalls()
+    fake.fail("mount", errno.EPERM, when=lambda arguments: arguments[2] == "cgroup2")
+    rootfs = str(bundle / "rootfs")
+    apply_rootfs_plan(plan_rootfs(load_spec(runc_config()), rootfs, str(bundle)), fake, rootfs)
+    target = f"{rootfs}/sys/fs/cgroup"
+    refused, bind, remount = mounts_onto(fake, target)
+    assert refused[2] == "cgroup2"
+    assert bind == ("/sys/fs/cgroup", target, None, c.MS_BIND | c.MS_REC, None)
+    assert remount[3] & (c.MS_BIND | c.MS_REMOUNT | c.MS_RDONLY) == c.MS_BIND | c.MS_REMOUNT | c.MS_RDONLY
 
 
 def test_bind_mount_of_host_dev_brings_no_devices(bundle):
