@@ -18,7 +18,7 @@ def test_cgroup_mkdir(benchmark, bench_cgroup, rounds):
     def setup():
         return (bench_cgroup / f"m{next(_names)}",), {}
     benchmark.pedantic(lambda path: path.mkdir(), setup=setup, rounds=rounds, warmup_rounds=2)
-    assert any(bench_cgroup.iterdir())
+    assert any(p.is_dir() for p in bench_cgroup.iterdir())
 
 
 def test_cgroup_rmdir(benchmark, bench_cgroup, rounds):
@@ -28,7 +28,7 @@ def test_cgroup_rmdir(benchmark, bench_cgroup, rounds):
         path.mkdir()
         return (path,), {}
     benchmark.pedantic(lambda path: path.rmdir(), setup=setup, rounds=rounds, warmup_rounds=2)
-    assert not any(p.name.startswith("r") for p in bench_cgroup.iterdir())
+    assert not any(p.is_dir() and p.name.startswith("r") for p in bench_cgroup.iterdir())
 
 
 def _fork_then_attach(procs_file: str) -> int:
