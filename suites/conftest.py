@@ -100,7 +100,8 @@ class ContainerFactory:
         return Running(self.runtime, cid, output)
 
     def cleanup(self) -> None:
-        for cid in self.started:
+        started, self.started = self.started, []  # idempotent: the cgroup fixture may clean up first
+        for cid in started:
             try:
                 self.runtime.delete(cid, force=True)
             except Exception as exc:  # noqa: BLE001 - report, but keep deleting the others
@@ -141,8 +142,11 @@ def kill_quietly(pid: int) -> None:
 
 
 @pytest.fixture
-def cgroup_parent(as_root):
-    """A parent cgroup for this test's containers (needs cgroup v2 with controllers: a harness guest)."""
+def cgroup_parent(as_root, container):
+    """A parent cgroup for this test's containers (needs cgroup v2 with controllers: a harness guest).
+
+    It asks for `container` so that it is torn down first: the containers are deleted (and their
+    cgroups with them) before the parent is removed."""
     from harness import features
 
     from .cgroup_support import CgroupParent
@@ -150,4 +154,5 @@ def cgroup_parent(as_root):
         pytest.skip("cgroup v2 with controllers is needed (this host's is a hybrid without): run in a guest")
     parent = CgroupParent()
     yield parent
+    container.cleanup()
     parent.remove()

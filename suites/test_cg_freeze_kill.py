@@ -16,7 +16,10 @@ COUNTER = ["sh", "-c", "i=0; echo counting; while :; do i=$((i+1)); echo $i > /t
 
 def progress(running) -> int:
     """The container's counter, read from the host through its root (/proc/PID/root/tmp/n)."""
-    text = Path(f"/proc/{running.pid}/root/tmp/n").read_text().strip()
+    try:
+        text = Path(f"/proc/{running.pid}/root/tmp/n").read_text().strip()
+    except FileNotFoundError:
+        return 0  # not written yet
     return int(text) if text.isdigit() else 0
 
 

@@ -1,5 +1,4 @@
-"""The runtime as a library, like runc: create, start, run, wait, exec_in, kill, pause, resume, delete, state,
-list_containers, ps, stats."""
+"""The runtime as a library, like runc: create, start, run, wait, exec_in, kill, pause, resume, delete, stats, ps."""
 
 import errno
 import os

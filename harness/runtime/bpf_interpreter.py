@@ -1,5 +1,4 @@
-"""A tiny eBPF interpreter for the instructions the device filter emits, with the verifier's structural checks,
-so tests can run compiled programs on (type, major, minor, access) requests without a kernel."""
+"""A tiny eBPF interpreter with the verifier's structural checks, to run device programs in tests."""
 
 import struct
 

@@ -1,5 +1,4 @@
-"""Fixtures shared by the runtime's container tests: a busybox rootfs, bundles made from the default config, and
-a private state root whose containers are force-deleted after each test."""
+"""Fixtures of the container tests: a busybox rootfs, bundles of the default config, a cleaned-up state root."""
 
 import json
 import os

@@ -1,12 +1,4 @@
-"""linux.resources.devices on cgroup v2: the rules compiled into a BPF_PROG_TYPE_CGROUP_DEVICE program, attached.
-
-Semantics (what `rules_allow` states and `compile_rules` implements): the kernel asks about one request, a device
-type (b or c), major, minor and a set of accesses (r, w, m). The LAST rule that matches decides, as in runc's
-devicefilter; when none matches the request is denied. A rule matches when its type is "a" or the request's, its
-major and minor are wildcards or equal, and, for an allow rule, every requested access is among its accesses; for a
-deny rule, any requested access is (so "deny c 1:3 w" also refuses a read-write open, which a subset test would let
-an earlier allow rule through). runc's default devices are appended after the spec's rules, so they always win.
-"""
+"""linux.resources.devices on cgroup v2: the rules compiled into a BPF_PROG_TYPE_CGROUP_DEVICE program, attached."""
 
 from . import bpf
 from .bpf import R0, R1, R2, R3, R4, R5
@@ -50,7 +42,7 @@ def effective_rules(rules: tuple[DeviceRule, ...]) -> tuple[DeviceRule, ...]:
 
 
 def rule_matches(rule: DeviceRule, device_type: str, major: int, minor: int, access: int) -> bool:
-    """Whether `rule` decides the request (see the module docstring); `access` holds BPF_DEVCG_ACC_* bits."""
+    """Whether `rule` decides the request (see rules_allow); `access` holds BPF_DEVCG_ACC_* bits."""
     if rule.type != "a" and rule.type != device_type:
         return False
     if rule.major is not None and rule.major != major or rule.minor is not None and rule.minor != minor:
@@ -60,7 +52,15 @@ def rule_matches(rule: DeviceRule, device_type: str, major: int, minor: int, acc
 
 
 def rules_allow(rules: tuple[DeviceRule, ...], device_type: str, major: int, minor: int, access: int) -> bool:
-    """The decision for one request: the last matching rule's, deny when none matches (no defaults added)."""
+    """The decision for one request, which compile_rules implements (no defaults added here).
+
+    The kernel asks about one request: a device type (b or c), major, minor and a set of accesses (r, w, m). The
+    LAST rule that matches decides, as in runc's devicefilter; when none matches the request is denied. A rule
+    matches when its type is "a" or the request's, its major and minor are wildcards or equal, and, for an allow
+    rule, every requested access is among its accesses; for a deny rule, any requested access is (so "deny c 1:3 w"
+    also refuses a read-write open, which a subset test would let an earlier allow rule through). runc's default
+    devices are appended after the spec's rules (effective_rules), so they always win.
+    """
     for rule in reversed(rules):
         if rule_matches(rule, device_type, major, minor, access):
             return rule.allow

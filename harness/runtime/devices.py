@@ -1,5 +1,4 @@
-"""The minimal /dev of a container: the basic device nodes (made, or bound from the host in a user namespace), and
-the usual symlinks."""
+"""The minimal /dev of a container: the basic nodes (made, or bound in a user namespace) and the symlinks."""
 
 from . import constants as c
 from .mount_steps import CREATE_FILE, DeviceNode, MountStep, Step, Symlink

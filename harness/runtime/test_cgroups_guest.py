@@ -1,5 +1,4 @@
-"""Guest tests of the runtime's cgroup v2 support: limits, placement, freeze, kill and removal (run as root on a
-kernel with cgroup v2 alone at /sys/fs/cgroup, as in `python -m harness run`; skipped elsewhere)."""
+"""Guest tests of cgroup v2 limits, placement, freeze, kill and removal (skipped without cgroup v2 alone)."""
 
 import json
 import os
