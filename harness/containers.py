@@ -152,6 +152,56 @@ class CliRuntime(Runtime):
             raise RuntimeError(f"{self.name} delete {cid}: {result.stderr.strip()}")
 
 
+class SabotagedRuntime(Runtime):
+    """A runtime broken on purpose, to prove the suites can fail: it rewrites every bundle's config
+    before passing it on, dropping a namespace type ("namespace:ipc") or a resource ("resource:memory")."""
+
+    def __init__(self, inner: Runtime, sabotage: str):
+        super().__init__(inner.state_root)
+        kind, _, what = sabotage.partition(":")
+        if kind not in ("namespace", "resource") or not what:
+            raise ValueError(f"--sabotage {sabotage!r}: expected namespace:<type> or resource:<name>")
+        self.inner, self.kind, self.what = inner, kind, what
+        self.name = f"{inner.name}+sabotage({sabotage})"
+
+    def _break(self, bundle: Path) -> Path:
+        path = bundle / "config.json"
+        config = json.loads(path.read_text())
+        linux = config.get("linux", {})
+        if self.kind == "namespace":
+            linux["namespaces"] = [n for n in linux.get("namespaces", []) if n["type"] != self.what]
+            if self.what == "uts":
+                config.pop("hostname", None)
+                config.pop("domainname", None)
+            if self.what == "user":
+                linux.pop("uidMappings", None)
+                linux.pop("gidMappings", None)
+            if self.what == "time":
+                linux.pop("timeOffsets", None)
+        else:
+            linux.get("resources", {}).pop(self.what, None)
+        path.write_text(json.dumps(config))
+        return bundle
+
+    def run(self, bundle: Path, cid: str, timeout: float = RUN_TIMEOUT) -> Result:
+        return self.inner.run(self._break(bundle), cid, timeout)
+
+    def create(self, bundle: Path, cid: str, output: Path) -> None:
+        self.inner.create(self._break(bundle), cid, output)
+
+    def start(self, cid: str) -> None:
+        self.inner.start(cid)
+
+    def state(self, cid: str) -> dict:
+        return self.inner.state(cid)
+
+    def kill(self, cid: str, sig: int = signal.SIGKILL) -> None:
+        self.inner.kill(cid, sig)
+
+    def delete(self, cid: str, force: bool = True) -> None:
+        self.inner.delete(cid, force)
+
+
 def make_runtime(choice: str, state_root: Path) -> Runtime:
     """The runtime named by --runtime: bundled, bundled-cli, runc, crun, or a path to a runc-like binary."""
     if choice == "bundled":

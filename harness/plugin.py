@@ -18,6 +18,9 @@ def pytest_addoption(parser):
     group.addoption("--runtime", default=os.environ.get(RUNTIME_ENV, "bundled"),
                     help="OCI runtime the suites start containers with: bundled (library API, default), "
                          f"bundled-cli, runc, crun, or a path (env {RUNTIME_ENV})")
+    group.addoption("--sabotage", default=os.environ.get("KHARNESS_SABOTAGE"), metavar="namespace:T|resource:R",
+                    help="break the runtime on purpose to show the suites fail: drop namespace type T or "
+                         "resource R from every container's config (env KHARNESS_SABOTAGE)")
     group.addoption("--test-timeout", type=float,
                     default=float(os.environ.get("KHARNESS_TEST_TIMEOUT", "0")),
                     help="fail a test (setup to teardown) that runs longer than this many seconds, after "

@@ -43,9 +43,11 @@ def runtime(request, workdir) -> containers.Runtime:
     state = workdir / "state"
     state.mkdir()
     try:
-        return make_runtime(request.config.getoption("--runtime"), state)
+        chosen = make_runtime(request.config.getoption("--runtime"), state)
     except containers.RuntimeNotFound as exc:
         pytest.skip(str(exc))
+    sabotage = request.config.getoption("--sabotage")
+    return containers.SabotagedRuntime(chosen, sabotage) if sabotage else chosen
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,66 @@
+"""The suites' runtime adapters: choosing a runtime, and the sabotage wrapper that proves tests can fail."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness import containers
+
+
+class Recorder(containers.Runtime):
+    """A fake runtime that records the config each bundle had when it was run."""
+
+    name = "recorder"
+
+    def __init__(self, state_root: Path):
+        super().__init__(state_root)
+        self.configs: list[dict] = []
+
+    def run(self, bundle, cid, timeout=containers.RUN_TIMEOUT):
+        self.configs.append(json.loads((bundle / "config.json").read_text()))
+        return containers.Result(0, "", "")
+
+
+def bundle_with(tmp_path: Path, config: dict) -> Path:
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    return tmp_path
+
+
+CONFIG = {"hostname": "h", "linux": {"namespaces": [{"type": "ipc"}, {"type": "uts"}, {"type": "pid"}],
+                                     "resources": {"memory": {"limit": 1}, "pids": {"limit": 8}}}}
+
+
+def test_sabotage_drops_one_namespace_type(tmp_path):
+    """namespace:ipc removes exactly the ipc entry before the inner runtime sees the bundle."""
+    inner = Recorder(tmp_path)
+    containers.SabotagedRuntime(inner, "namespace:ipc").run(bundle_with(tmp_path, CONFIG), "c")
+    assert [n["type"] for n in inner.configs[0]["linux"]["namespaces"]] == ["uts", "pid"]
+
+
+def test_sabotage_of_uts_also_drops_the_hostname(tmp_path):
+    """Without a uts namespace a hostname is invalid, so namespace:uts drops it too (the run still starts)."""
+    inner = Recorder(tmp_path)
+    containers.SabotagedRuntime(inner, "namespace:uts").run(bundle_with(tmp_path, CONFIG), "c")
+    assert "hostname" not in inner.configs[0]
+
+
+def test_sabotage_drops_one_resource(tmp_path):
+    """resource:memory removes the memory limit and keeps the others."""
+    inner = Recorder(tmp_path)
+    containers.SabotagedRuntime(inner, "resource:memory").run(bundle_with(tmp_path, CONFIG), "c")
+    assert inner.configs[0]["linux"]["resources"] == {"pids": {"limit": 8}}
+
+
+def test_bad_sabotage_is_refused(tmp_path):
+    """An unknown sabotage form is an error naming the expected forms."""
+    with pytest.raises(ValueError, match="namespace:<type> or resource:<name>"):
+        containers.SabotagedRuntime(Recorder(tmp_path), "memory")
+
+
+def test_unknown_runtime_names_the_fix(tmp_path):
+    """--runtime with a binary that is not installed says how to get it."""
+    with pytest.raises(containers.RuntimeNotFound, match="apt-get install no-such-runtime"):
+        containers.make_runtime("no-such-runtime", tmp_path)
