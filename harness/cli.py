@@ -29,8 +29,9 @@ def _vm_arguments(parser: argparse.ArgumentParser, many: bool) -> None:
     parser.add_argument("--modules", type=Path, help="lib/modules/<release> directory for a --kernel PATH")
     parser.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto",
                         help="acceleration; auto probes KVM once and falls back to TCG (default: auto)")
-    parser.add_argument("--timeout", type=float, default=600.0, metavar="S",
-                        help="deadline per guest in seconds, after which it is killed (default: 600)")
+    parser.add_argument("--timeout", type=float, default=1800.0, metavar="S",
+                        help="deadline per guest in seconds, after which it is killed (default: 1800; "
+                             "each test also has its own 240 s limit inside the guest)")
     parser.add_argument("--memory", type=int, default=1024, metavar="MB", help="guest memory (default: 1024)")
     parser.add_argument("--cpus", type=int, default=2, metavar="N", help="guest vCPUs (default: 2)")
     parser.add_argument("--append", action="append", default=[], metavar="KERNEL_ARGS",

@@ -20,7 +20,7 @@ class VmOptions:
     kernels: list[str] = field(default_factory=list)
     modules: Path | None = None
     accel: str = "auto"
-    timeout: float = 600.0
+    timeout: float = 1800.0
     jobs: int = 0
     memory_mb: int = 1024
     cpus: int = 2

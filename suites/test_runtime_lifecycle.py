@@ -1,0 +1,55 @@
+"""Lifecycle hygiene: many sequential runs leave no mount, cgroup, namespace holder, process or state behind."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+CGROUP = Path("/sys/fs/cgroup")
+
+
+def snapshot(state_root: Path) -> dict:
+    """What a leaking runtime would leave: mounts (nsfs bind mounts keep namespaces alive too),
+    cgroup directories, processes, and entries in the runtime's state directory."""
+    cgroups = sorted(str(p) for p in CGROUP.rglob("*") if p.is_dir()) if (CGROUP / "cgroup.procs").exists() else []
+    return {
+        "mounts": sorted(line.split(" - ")[0].split(None, 4)[4] for line in
+                         Path("/proc/self/mountinfo").read_text().splitlines()),
+        "cgroups": cgroups,
+        "processes": leftover_processes(),
+        "state": sorted(os.listdir(state_root)) if state_root.exists() else [],
+    }
+
+
+def leftover_processes() -> list[str]:
+    """Processes a runtime could have left: those in another pid namespace than ours (containers),
+    and children of this process (runtime helpers), zombies included."""
+    mine, me = os.readlink("/proc/self/ns/pid"), str(os.getpid())
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            ppid = (proc / "stat").read_text().rsplit(")", 1)[1].split()[1]
+            if os.readlink(proc / "ns" / "pid") != mine or ppid == me:
+                found.append(proc.name)
+        except OSError:
+            continue  # gone while we looked
+    return sorted(found)
+
+
+def test_sequential_runs_leave_nothing_behind(container, runtime):
+    """N sequential runs of /bin/true (500 with the bundled runtime; 100 through a CLI) leave every
+    mount, cgroup, process and state entry as it was."""
+    runs = int(os.environ.get("KHARNESS_LIFECYCLE_RUNS", "500" if runtime.name == "bundled" else "100"))
+    config = container.config(["/bin/true"])
+    container.run(config=config).check()  # warm up: lazily created parents (e.g. /kharness) exist now
+    before = snapshot(runtime.state_root)
+    statuses = [container.run(config=config).status for _ in range(runs)]
+    after = snapshot(runtime.state_root)
+    assert statuses == [0] * runs
+    for key in before:
+        gained = sorted(set(after[key]) - set(before[key]))
+        assert not gained, f"{runs} runs left {key} behind: {gained[:10]}"
