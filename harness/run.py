@@ -42,6 +42,21 @@ def default_jobs(count: int) -> int:
     return max(1, min(count, os.cpu_count() or 1))
 
 
+# The runtime's own tests that need a guest (pure cgroup v2, eBPF device programs) run with the suites.
+RUNTIME_GUEST_TESTS = ("harness/runtime/test_integration.py", "harness/runtime/test_cgroups_guest.py",
+                       "harness/runtime/test_devices_guest.py")
+
+
+def guest_paths(only: str | None) -> list[str]:
+    """What pytest collects in each guest: suites (with the runtime's guest tests), benchmarks, or both."""
+    suites = ["suites", *RUNTIME_GUEST_TESTS]
+    if only == "suites":
+        return suites
+    if only == "benchmarks":
+        return ["benchmarks"]
+    return [*suites, "benchmarks"]
+
+
 def host_context(accel: str, qemu_version: str) -> dict:
     """What the guest cannot know itself, for the benchmarks' machine info."""
     import subprocess
@@ -89,7 +104,7 @@ def run_suites(opts: VmOptions, pytest_args: list[str], out_base: Path | None = 
         name = p.kernel.name
         log(f"[{name}] booting {p.kernel.release}")
         payload = {"mode": "run", "kernel": name, "release": p.kernel.release, "pytest_args": pytest_args,
-                   "context": context, "paths": [only] if only else ["suites", "benchmarks"]}
+                   "context": context, "paths": guest_paths(only)}
         cfg = guest_config(p, opts, accel, run_dir / name, payload)
         outcome = launch.run_guest(name, cfg, run_dir / name, opts.timeout, opts.verbose, binary=qemu)
         cfg.results.unlink(missing_ok=True)
