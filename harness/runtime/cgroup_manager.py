@@ -8,6 +8,7 @@ import time
 
 from .cgroup_config import ControlWrite
 from .errors import ContainerError
+from .fileio import write_once
 
 # How long freezing, killing and removing may take before the runtime gives up with an error.
 DEADLINE_SECONDS = 10.0
@@ -72,11 +73,7 @@ class Cgroup:
         """Write `value` to the control file `name` in one write(2); errors name the file and the value."""
         path = self.file(name)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-            try:
-                os.write(fd, value.encode())
-            finally:
-                os.close(fd)
+            write_once(path, value)
         except OSError as error:
             prefix = f"{what}: " if what else ""
             raise ContainerError(f"{prefix}writing {value!r} to {path} failed: {error.strerror}") from error
@@ -231,11 +228,7 @@ def _enable(directory: str, controllers: list[str]) -> None:
         return
     value = " ".join(f"+{name}" for name in missing)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, value.encode())
-        finally:
-            os.close(fd)
+        write_once(path, value)
     except OSError as error:
         hint = " (the cgroup holds processes, which cgroup v2 forbids for a parent)" \
             if error.errno == errno.EBUSY else ""

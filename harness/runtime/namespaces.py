@@ -7,6 +7,7 @@ from .errors import ContainerError, SpecError
 from .spec import Spec
 from .spec_linux import IdMapping
 from .syscalls import Syscalls
+from .fileio import write_once
 
 # runc's join order: the user namespace first (joining it decides which capabilities the rest of the setns calls
 # run with), then the others; the mount namespace late, since opening the later paths needs the old mounts.
@@ -95,11 +96,7 @@ def write_id_maps(spec: Spec, pid: int, proc: str = "/proc") -> None:
 def write_proc_file(path: str, text: str, what: str) -> None:
     """Write `text` in one write(2) (proc's map files accept a single write); errors name `what` and the file."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, text.encode())
-        finally:
-            os.close(fd)
+        write_once(path, text)
     except OSError as error:
         raise ContainerError(f"{what}: writing {text.strip()!r} to {path} failed: {error.strerror}") from error
 
