@@ -48,7 +48,7 @@ def pytest_argv(config: dict) -> list[str]:
     # Default to the suites and benchmarks unless the caller named paths of the project.
     names_paths = any(not a.startswith("-") and os.path.exists(a.split("::")[0]) for a in forwarded)
     wanted = config.get("paths", ["suites", "benchmarks"])
-    paths = [] if names_paths else [p for p in wanted if os.path.isdir(p)]
+    paths = [] if names_paths else [p for p in wanted if os.path.exists(p)]
     return [
         sys.executable, "-B", "-m", "pytest", *paths,
         "-p", "pytest_benchmark.plugin",
