@@ -133,7 +133,6 @@ def _terminate(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .guests import cache  # noqa: F401  (error classes below)
     from .image.build import ImageError
     from .image.elf import ClosureError
     from .image.python_tree import ImageSourceError

@@ -58,7 +58,8 @@ def pytest_runtest_protocol(item, nextitem):
     import signal
     import sys
     seconds = item.config.getoption("--test-timeout")
-    if not seconds or threading_main() is False:
+    # SIGALRM is delivered to the main thread only: elsewhere the limit cannot be enforced.
+    if not seconds or not threading_main():
         yield
         return
 
