@@ -1,10 +1,11 @@
 """The runtime as a library, like runc: create, start, run, wait, exec_in, kill, pause, resume, delete, stats, ps."""
 
+from __future__ import annotations
+
 import errno
 import os
 import select
 import signal as signal_module
-from typing import IO
 
 from .cgroup_manager import Cgroup
 from .cgroup_stats import read_stats
@@ -20,18 +21,19 @@ from .state import CREATED, PAUSED, RUNNING, STOPPED, ContainerRecord, StateDir,
     process_start_time
 from .syscalls import Syscalls
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing, which every CLI start would pay
+if TYPE_CHECKING:
+    from typing import IO  # a stream: a file descriptor, an object with fileno(), or None to inherit ours
+
 # How long delete --force waits for a SIGKILLed container to be gone.
 KILL_TIMEOUT_SECONDS = 10.0
-
-# A stream for the container: a file descriptor, an object with fileno(), or None to inherit ours.
-Stream = int | IO | None
 
 # Containers this process created, by (state root, id): they are its children, so it can wait for them.
 _children: dict[tuple[str, str], ContainerProcess] = {}
 
 
 def create(bundle: str, container_id: str, root: str | None = None, syscalls: Syscalls | None = None,
-           stdin: Stream = None, stdout: Stream = None, stderr: Stream = None) -> int:
+           stdin: int | IO | None = None, stdout: int | IO | None = None, stderr: int | IO | None = None) -> int:
     """Create a container from `bundle` (a directory with config.json); returns the init's host pid.
 
     The init is set up and waits for `start`. stdin/stdout/stderr (a file descriptor, or an object with
@@ -109,7 +111,7 @@ def wait(container_id: str, root: str | None = None) -> int:
 
 
 def run(bundle: str, container_id: str, root: str | None = None, syscalls: Syscalls | None = None,
-        stdin: Stream = None, stdout: Stream = None, stderr: Stream = None) -> int:
+        stdin: int | IO | None = None, stdout: int | IO | None = None, stderr: int | IO | None = None) -> int:
     """Create, start and wait for a container, then delete it; returns its exit status (128+N for signal N)."""
     create(bundle, container_id, root, syscalls, stdin=stdin, stdout=stdout, stderr=stderr)
     try:
@@ -299,7 +301,7 @@ def _kill_pid(pid: int, number: int) -> None:
         pass  # exited since it was listed
 
 
-def _fd(stream: Stream) -> int | None:
+def _fd(stream: int | IO | None) -> int | None:
     return stream if stream is None or isinstance(stream, int) else stream.fileno()
 
 

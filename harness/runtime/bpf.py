@@ -1,7 +1,8 @@
 """eBPF instructions (struct bpf_insn), a small assembler with labels, and the bpf(2) constants the runtime uses."""
 
 import struct
-from dataclasses import dataclass
+
+from .record import record
 
 # --- bpf(2) commands, program and attach types, flags (include/uapi/linux/bpf.h) ---
 BPF_PROG_LOAD = 5
@@ -42,7 +43,7 @@ INSTRUCTION_SIZE = 8
 _INSN = struct.Struct("<BBhi")  # u8 code, u8 dst_reg:4 | src_reg:4 << 4, s16 off, s32 imm
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Insn:
     """One eBPF instruction; `target` is a label a jump goes to, resolved into `off` by Assembler.assemble."""
 

@@ -2,9 +2,9 @@
 
 import posixpath
 import re
-from dataclasses import dataclass
 
 from .errors import SpecError
+from .record import record
 from .spec_resources import BlockIo, Cpu, Memory, Resources
 
 # Where containers go when linux.cgroupsPath is absent or relative (under the cgroup2 root).
@@ -16,7 +16,7 @@ ALWAYS_ENABLED = ("memory", "pids")
 CPU_PERIOD_DEFAULT = 100_000  # the kernel's cpu.max period when none is written
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ControlWrite:
     """Write `value` to `file` of the container's cgroup; `path` is the JSON path it comes from.
 

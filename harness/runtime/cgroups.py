@@ -92,7 +92,7 @@ def check_resources(resources: Resources | None, mountinfo: str = MOUNTINFO) -> 
 
 
 def _asks_for_limits(settings: object) -> bool:
-    """Whether a controller's settings hold any value (a dataclass with every field None or False asks nothing)."""
+    """Whether a controller's settings hold any value (a record with every field None or False asks nothing)."""
     if settings is None:
         return False
     return any(value not in (None, False, ()) for value in vars(settings).values())

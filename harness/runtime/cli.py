@@ -4,10 +4,9 @@ import argparse
 import json
 import signal
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from . import api
-from .default_spec import write_default_config
 from .errors import ContainerError, SpecError
 from .process import FORWARDED_SIGNALS
 from .state import DEFAULT_ROOT
@@ -152,6 +151,7 @@ def _exec(arguments: argparse.Namespace) -> int:
 
 
 def _spec(arguments: argparse.Namespace) -> None:
+    from .default_spec import write_default_config  # only here: every other verb would pay its import
     write_default_config(arguments.bundle)
 
 

@@ -3,13 +3,13 @@
 import errno
 import functools
 import os
-from dataclasses import dataclass
 
 from .cgroup_config import ALWAYS_ENABLED, cgroup_path, control_writes, needed_controllers
 from .cgroup_manager import Cgroup, read_file
 from .cgroups import MOUNTINFO, asked_controllers, unified_root
 from .devicefilter import attach_device_filter
 from .errors import SyscallError
+from .record import record
 from .spec import Spec
 from .syscalls import Syscalls
 
@@ -17,7 +17,7 @@ from .syscalls import Syscalls
 _UNOPENED_FD = 0x7FFFFFFF
 
 
-@dataclass
+@record
 class CgroupPlacement:
     """The configured cgroup a new container goes into: by clone3(CLONE_INTO_CGROUP, `fd`) when `clone_into`,
     otherwise by the parent writing the child's pid to cgroup.procs before releasing it."""

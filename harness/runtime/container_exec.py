@@ -1,15 +1,15 @@
 """`exec`: run another process inside a running container's namespaces, with the container's process settings."""
 
-import dataclasses
 import json
 import os
-import socket
 
 from . import constants as c
 from .container_cgroup import can_clone_into, container_cgroup
 from .errors import ContainerError
-from .process import MESSAGE_SIZE, SETUP_TIMEOUT_SECONDS, exit_like, ignore_forwarded_signals, run_child
+from .process import MESSAGE_SIZE, SETUP_TIMEOUT_SECONDS, exit_like, ignore_forwarded_signals, run_child, \
+    socket_pair
 from .process_setup import exec_process, set_up_process
+from .record import replace
 from .spec import load_spec
 from .state import RUNNING, StateDir
 from .syscalls import Syscalls
@@ -35,8 +35,8 @@ def exec_in_container(container_id: str, args: list[str], root: str | None = Non
     if status != RUNNING:
         raise ContainerError(f"container {container_id!r} is not running ({status}), so nothing can be exec'd in it")
     spec = load_spec(record.bundle)
-    process = dataclasses.replace(spec.process, args=tuple(args))
-    parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    process = replace(spec.process, args=tuple(args))
+    parent_end, child_end = socket_pair()
     namespace_fds = _open_namespaces(record.pid)  # opened here, while /proc/PID is certainly the init's
     cgroup = container_cgroup(record.cgroup_root, record.cgroup_path)
     cgroup_fd = cgroup.open() if cgroup is not None else None
@@ -78,7 +78,7 @@ def _open_namespaces(pid: int) -> dict[str, int]:
     return fds
 
 
-def _join_and_fork(namespace_fds: dict[str, int], process, channel: socket.socket, syscalls: Syscalls,
+def _join_and_fork(namespace_fds: dict[str, int], process, channel, syscalls: Syscalls,
                    cgroup_fd: int | None, clone_into: bool) -> None:
     # The cgroup namespace is joined by the process itself once it is in the container's cgroup: with nsdelegate,
     # a process inside that namespace may not move in from the root cgroup (ENOENT).

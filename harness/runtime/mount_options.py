@@ -1,9 +1,8 @@
 """Split a spec mount's `options` into mount(2) flags, propagation flags and filesystem data, as runc does."""
 
-from dataclasses import dataclass
-
 from . import constants as c
 from .errors import SpecError
+from .record import record
 
 # Options that set a flag, and those that clear one (runc's parseMountOptions table).
 _SETS = {
@@ -35,7 +34,7 @@ REMOUNT_FLAGS = (c.MS_RDONLY | c.MS_NOSUID | c.MS_NODEV | c.MS_NOEXEC | c.MS_SYN
                  | c.MS_NOATIME | c.MS_NODIRATIME | c.MS_RELATIME | c.MS_STRICTATIME | c.MS_NOSYMFOLLOW)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MountOptions:
     """`flags` for mount(2); `propagation` (MS_PRIVATE|MS_REC...) for a separate call; `data` the rest, comma-joined."""
 

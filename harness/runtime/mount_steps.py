@@ -1,12 +1,12 @@
-"""The steps of a mount plan, as plain frozen dataclasses that rootfs.py executes in order."""
+"""The steps of a mount plan, as plain frozen records that rootfs.py executes in order."""
 
-from dataclasses import dataclass
+from .record import record
 
 # What a step's mount point is created as when missing: a directory, an empty file, or like the bind source.
 CREATE_DIR, CREATE_FILE, CREATE_LIKE_SOURCE = "dir", "file", "like-source"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MountStep:
     """One mount(2). `target` is a container path resolved inside the rootfs, or a host path if not `in_rootfs`.
 
@@ -27,7 +27,7 @@ class MountStep:
     optional: bool = False
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Symlink:
     """Create the symlink `link` (a container path) pointing at `target`; `replace` removes what is there first."""
 
@@ -37,7 +37,7 @@ class Symlink:
     replace: bool = False
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MaskPath:
     """Hide a container path: /dev/null bound over a file, an empty read-only tmpfs over a directory."""
 
@@ -45,7 +45,7 @@ class MaskPath:
     path: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ReadonlyPath:
     """Bind a container path onto itself and remount it read-only."""
 
@@ -53,7 +53,7 @@ class ReadonlyPath:
     path: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WriteFile:
     """Write `value` to an existing container file (a sysctl under /proc/sys)."""
 
@@ -62,7 +62,7 @@ class WriteFile:
     value: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PivotRoot:
     """Make `rootfs` the root: chdir there, pivot_root(".", "."), then detach the old root stacked on top."""
 
@@ -70,7 +70,7 @@ class PivotRoot:
     rootfs: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DeviceNode:
     """mknod a character device `path` (a container path), mode 0666 whatever the umask; an existing one stays."""
 

@@ -41,14 +41,15 @@ The container's program runs as PID 1 of its pid namespace, directly (no reaper 
 the signals `kill` sends, and `run` reports its exit status, 128+N for death by signal N.
 """
 
+from __future__ import annotations
+
 import gc
 import json
 import os
 import resource
 import signal
-import socket
-from dataclasses import dataclass
-from typing import Callable, NoReturn
+import _socket  # not `socket`: its enum conversions cost ~3 ms natively on each CLI start
+from collections.abc import Callable
 
 from . import constants as c
 from .container_cgroup import CgroupPlacement
@@ -56,10 +57,15 @@ from .errors import ContainerError
 from .namespaces import enter_time_namespace, join_namespaces, needs_intermediate_stage, new_namespace_flags, \
     write_id_maps, write_proc_file
 from .process_setup import exec_process, set_up_process
+from .record import record
 from .rootfs import apply_rootfs_plan
 from .rootfs_plan import plan_rootfs
 from .spec import Spec
 from .syscalls import Syscalls
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing, which every CLI start would pay
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 MESSAGE_SIZE = 1 << 16
 # Signals that `run` forwards to the container, and that a helper waiting for it must not die of.
@@ -68,13 +74,13 @@ FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUI
 SETUP_TIMEOUT_SECONDS = 60.0
 
 
-@dataclass
+@record
 class ContainerProcess:
     """The container's init as its parent sees it; `channel` is open until the exec (see `confirm_exec`)."""
 
     pid: int
     pidfd: int
-    channel: socket.socket
+    channel: _socket.socket
     # The runtime's child whose exit status is the container's: the init itself, or the helper that waits for it.
     waiter_pid: int
     exit_status: int | None = None  # set once the process has been waited for
@@ -90,7 +96,7 @@ def spawn_container(spec: Spec, bundle: str, rootfs: str, exec_fifo: str, syscal
     """
     syscalls = syscalls or Syscalls()
     plan = plan_rootfs(spec, rootfs, bundle) if _makes_own_mounts(spec) else ()
-    parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    parent_end, child_end = socket_pair()
     fifo_fd = os.open(exec_fifo, os.O_RDWR | os.O_CLOEXEC)  # O_RDWR: opening never blocks, reading does
     pid = pidfd = waiter = None
     try:
@@ -146,7 +152,7 @@ def _makes_own_mounts(spec: Spec) -> bool:
     return mount is not None and mount.path is None
 
 
-def _helper(spec: Spec, init: Callable[[], None], channel: socket.socket, fifo_fd: int,
+def _helper(spec: Spec, init: Callable[[], None], channel: _socket.socket, fifo_fd: int,
             syscalls: Syscalls, cgroup_fd: int | None) -> NoReturn:
     join_namespaces(spec, syscalls)
     enter_time_namespace(spec, syscalls)
@@ -184,7 +190,7 @@ def exit_like(status: int) -> NoReturn:
     os._exit(os.waitstatus_to_exitcode(status))
 
 
-def _container_init(spec: Spec, rootfs: str, plan: tuple, channel: socket.socket, fifo_fd: int,
+def _container_init(spec: Spec, rootfs: str, plan: tuple, channel: _socket.socket, fifo_fd: int,
                     syscalls: Syscalls, stdio: tuple[int | None, int | None, int | None]) -> None:
     if _receive_in_child(channel) is None:
         os._exit(0)  # the parent died before the maps were written: nobody wants this container any more
@@ -218,7 +224,7 @@ def _maps_root(spec: Spec) -> bool:
             and any(mapping.container_id == 0 for mapping in spec.linux.gid_mappings))
 
 
-def run_child(work: Callable[[], None], channel: socket.socket) -> NoReturn:
+def run_child(work: Callable[[], None], channel: _socket.socket) -> NoReturn:
     """Run `work` in a forked child and leave through os._exit whatever happens: returning would run the
     parent's code (a pytest session) a second time."""
     status = 0
@@ -243,16 +249,21 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _send(channel: socket.socket, message: dict) -> None:
+def socket_pair() -> tuple[_socket.socket, _socket.socket]:
+    """A close-on-exec AF_UNIX SOCK_SEQPACKET pair: one message per send, EOF when every peer fd is closed."""
+    return _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+
+
+def _send(channel: _socket.socket, message: dict) -> None:
     channel.send(json.dumps(message).encode())
 
 
-def _receive_in_child(channel: socket.socket) -> dict | None:
+def _receive_in_child(channel: _socket.socket) -> dict | None:
     data = channel.recv(MESSAGE_SIZE)
     return json.loads(data) if data else None
 
 
-def _receive(channel: socket.socket, expected: str, pid: int) -> dict:
+def _receive(channel: _socket.socket, expected: str, pid: int) -> dict:
     """The next message from the child, which must be of type `expected` ("eof": the channel must close)."""
     channel.settimeout(SETUP_TIMEOUT_SECONDS)
     try:

@@ -1,7 +1,7 @@
 """RecordingSyscalls: a fake syscall seam that records calls and returns canned results, for tests without root."""
 
 import itertools
-from typing import Callable
+from collections.abc import Callable
 
 from . import constants as c
 from .errors import SyscallError

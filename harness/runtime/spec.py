@@ -1,19 +1,25 @@
-"""Parse and validate an OCI runtime-spec 1.x config.json into frozen dataclasses; errors name the JSON path."""
+"""Parse and validate an OCI runtime-spec 1.x config.json into frozen records; errors name the JSON path."""
+
+from __future__ import annotations
 
 import json
 import os
 import re
 import types
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from collections.abc import Mapping
 
 from .errors import SpecError
+from .record import field, record
 from .spec_json import JsonObject, as_absolute_path, as_string, as_string_list, join, show
 from .spec_linux import IdMapping, Linux, Namespace, TimeOffset, parse_linux
 from .spec_process import Capabilities, Process, Rlimit, User, parse_process
 # Imported only to be re-exported (see __all__): callers import every spec type from this one module.
 from .spec_resources import BlockIo, Cpu, DeviceRule, Memory, Pids, Resources, ThrottleDevice
 from .spec_seccomp import Seccomp, SeccompArg, SeccompRule
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing, which every CLI start would pay
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "BlockIo", "Capabilities", "Cpu", "DeviceRule", "IdMapping", "Linux", "Memory", "Mount", "Namespace", "Pids",
@@ -26,7 +32,7 @@ CONFIG_FILE_NAME = "config.json"
 _OCI_VERSION = re.compile(r"1\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Root:
     """The container's root filesystem: `path` as written, relative to the bundle unless absolute."""
 
@@ -34,7 +40,7 @@ class Root:
     readonly: bool = False
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Mount:
     """One mount in the container; `options` mixes mount flags (nosuid) and filesystem data (mode=755)."""
 
@@ -44,7 +50,7 @@ class Mount:
     options: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Spec:
     """A validated config.json. `annotations` is read-only and never interpreted by the runtime."""
 

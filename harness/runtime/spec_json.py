@@ -1,13 +1,18 @@
 """Typed readers over a parsed config.json that raise SpecError naming the JSON path of the offending value."""
 
-import difflib
+from __future__ import annotations
+
 import json
 import os
 import re
 import types
-from typing import Any, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from .errors import SpecError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing, which every CLI start would pay
+if TYPE_CHECKING:
+    from typing import Any
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -92,6 +97,7 @@ def as_one_of(value: Any, path: str, choices: Iterable[str], what: str = "value"
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    import difflib  # only on an error: the CLI pays every import on each start
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f' (did you mean "{close[0]}"?)' if close else ""
 
@@ -111,7 +117,7 @@ def as_absolute_path_list(value: Any, path: str) -> tuple[str, ...]:
 
 
 def as_string_map(value: Any, path: str) -> Mapping[str, str]:
-    """A JSON object of strings, returned read-only so the frozen dataclass holding it stays immutable."""
+    """A JSON object of strings, returned read-only so the frozen record holding it stays immutable."""
     if not isinstance(value, dict):
         raise wrong_type(path, "object", value)
     for key, element in value.items():

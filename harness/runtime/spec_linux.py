@@ -1,14 +1,20 @@
-"""The `linux` object of config.json (namespaces, id maps, cgroup resources, sysctls, paths) as frozen dataclasses."""
+"""The `linux` object of config.json (namespaces, id maps, cgroup resources, sysctls, paths) as frozen records."""
+
+from __future__ import annotations
 
 import types
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from collections.abc import Mapping
 
 from .constants import NAMESPACE_CLONE_FLAGS
 from .errors import SpecError
+from .record import field, record
 from .spec_json import INT64_MAX, INT64_MIN, UINT32_MAX, JsonObject, as_absolute_path, as_one_of, join, show
 from .spec_resources import Resources, parse_resources
 from .spec_seccomp import Seccomp, parse_seccomp
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing, which every CLI start would pay
+if TYPE_CHECKING:
+    from typing import Any
 
 NAMESPACE_TYPES = tuple(NAMESPACE_CLONE_FLAGS)
 ROOTFS_PROPAGATIONS = ("private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable")
@@ -16,7 +22,7 @@ TIME_OFFSET_CLOCKS = ("monotonic", "boottime")
 NANOSECONDS_PER_SECOND = 1_000_000_000
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Namespace:
     """A namespace of the container: a new one, or with `path` the existing one behind that file."""
 
@@ -24,7 +30,7 @@ class Namespace:
     path: str | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class IdMapping:
     """`size` consecutive ids from `container_id` inside the user namespace map to `host_id` outside."""
 
@@ -33,7 +39,7 @@ class IdMapping:
     size: int
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TimeOffset:
     """How far a clock of the time namespace runs ahead of the host's."""
 
@@ -41,7 +47,7 @@ class TimeOffset:
     nanosecs: int = 0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Linux:
     """Everything under `linux`; `sysctl` is a read-only mapping."""
 

@@ -1,17 +1,21 @@
-"""The `process` object of config.json (also the whole of an `exec --process` file) as frozen dataclasses."""
+"""The `process` object of config.json (also the whole of an `exec --process` file) as frozen records."""
 
-from dataclasses import dataclass
-from typing import Any
+from __future__ import annotations
 
 from .constants import CAPABILITIES, RLIMITS
 from .errors import SpecError
+from .record import record
 from .spec_json import UINT32_MAX, UINT64_MAX, JsonObject, as_absolute_path, as_int, as_one_of, as_string, \
     did_you_mean, show
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing, which every CLI start would pay
+if TYPE_CHECKING:
+    from typing import Any
 
 CAPABILITY_SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class User:
     """Who the container process runs as; umask None keeps the runtime's default (0o022 in runc)."""
 
@@ -21,7 +25,7 @@ class User:
     additional_gids: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Capabilities:
     """Capability names (CAP_*) per set; a set absent from the config is empty."""
 
@@ -32,7 +36,7 @@ class Capabilities:
     ambient: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Rlimit:
     """One resource limit: `type` is an RLIMIT_* name, 2**64-1 means unlimited."""
 
@@ -41,7 +45,7 @@ class Rlimit:
     hard: int
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Process:
     """What to run in the container and with which identity, limits and privileges."""
 

@@ -1,10 +1,14 @@
-"""The `linux.resources` object of config.json (cgroup limits and the device allow-list) as frozen dataclasses."""
+"""The `linux.resources` object of config.json (cgroup limits and the device allow-list) as frozen records."""
 
-from dataclasses import dataclass
-from typing import Any
+from __future__ import annotations
 
 from .errors import SpecError
+from .record import record
 from .spec_json import UINT64_MAX, JsonObject, as_bool, as_cpuset, as_one_of
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing, which every CLI start would pay
+if TYPE_CHECKING:
+    from typing import Any
 
 # OCI fields that only cgroup v1 has, or that this runtime does not implement yet: refused by name.
 _MEMORY_UNSUPPORTED = ("kernel", "kernelTCP", "swappiness", "useHierarchy", "checkBeforeUpdate")
@@ -24,7 +28,7 @@ CPU_SHARES_MIN, CPU_SHARES_MAX = 2, 262144
 BLOCK_IO_WEIGHT_MIN, BLOCK_IO_WEIGHT_MAX = 10, 1000
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Memory:
     """Memory limits in bytes; -1 means unlimited; `swap` is memory plus swap, as in the OCI spec."""
 
@@ -34,7 +38,7 @@ class Memory:
     disable_oom_killer: bool = False
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Cpu:
     """CPU weight, bandwidth (quota per period in microseconds, quota -1 = unlimited) and cpuset lists."""
 
@@ -45,14 +49,14 @@ class Cpu:
     mems: str | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Pids:
     """The task limit; 0 and -1 mean unlimited, as runc reads them."""
 
     limit: int
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ThrottleDevice:
     """A per-device I/O rate: bytes or operations per second."""
 
@@ -61,7 +65,7 @@ class ThrottleDevice:
     rate: int
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class BlockIo:
     """io controller settings."""
 
@@ -72,7 +76,7 @@ class BlockIo:
     throttle_write_iops_device: tuple[ThrottleDevice, ...] = ()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DeviceRule:
     """One device cgroup rule: type a/b/c, major/minor None for any, access a subset of "rwm"."""
 
@@ -83,7 +87,7 @@ class DeviceRule:
     access: str = "rwm"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Resources:
     """Cgroup settings of the container; None for a controller the config does not mention."""
 

@@ -1,10 +1,14 @@
-"""The `linux.seccomp` object of config.json as frozen dataclasses (parsed and checked here, enforced elsewhere)."""
+"""The `linux.seccomp` object of config.json as frozen records (parsed and checked here, enforced elsewhere)."""
 
-from dataclasses import dataclass
-from typing import Any
+from __future__ import annotations
 
 from .errors import SpecError
+from .record import record
 from .spec_json import UINT32_MAX, UINT64_MAX, JsonObject, as_one_of, as_string
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing, which every CLI start would pay
+if TYPE_CHECKING:
+    from typing import Any
 
 SECCOMP_ACTIONS = (
     "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP", "SCMP_ACT_ERRNO",
@@ -27,7 +31,7 @@ SECCOMP_FLAGS = (
 SYSCALL_ARGUMENT_COUNT = 6
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SeccompArg:
     """A condition on one syscall argument: `value_two` is the second operand of SCMP_CMP_MASKED_EQ."""
 
@@ -37,7 +41,7 @@ class SeccompArg:
     value_two: int = 0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SeccompRule:
     """The action to take for the named syscalls when all `args` conditions hold."""
 
@@ -47,7 +51,7 @@ class SeccompRule:
     args: tuple[SeccompArg, ...] = ()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Seccomp:
     """A seccomp filter: `default_action` for syscalls no rule matches."""
 

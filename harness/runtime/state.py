@@ -1,17 +1,16 @@
 """Per-container state directories (state.json, exec.fifo, a lock) under a root such as /run/kharness-runtime."""
 
 import contextlib
-import datetime
 import fcntl
 import json
 import os
 import re
-import shutil
-from dataclasses import asdict, dataclass, field
-from typing import Iterator
+import time
+from collections.abc import Iterator
 
 from .cgroup_manager import Cgroup
 from .errors import ContainerError
+from .record import as_dict, field, record
 
 DEFAULT_ROOT = "/run/kharness-runtime"
 STATE_FILE = "state.json"
@@ -25,7 +24,13 @@ CREATING, CREATED, RUNNING, STOPPED = "creating", "created", "running", "stopped
 PAUSED = "paused"  # runc's extra status: the container's cgroup is frozen
 
 
-@dataclass
+def utc_now_rfc3339() -> str:
+    """The time now as runc writes `created`: RFC 3339 in UTC with nanoseconds (no datetime import)."""
+    now = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now // 1_000_000_000)) + f".{now % 1_000_000_000:09d}Z"
+
+
+@record
 class ContainerRecord:
     """What the runtime remembers of a container; `start_time` (clock ticks after boot, /proc/PID/stat field 22)
     tells the container's init from a later process that reuses its pid."""
@@ -36,7 +41,7 @@ class ContainerRecord:
     rootfs: str
     oci_version: str
     start_time: int
-    created: str = field(default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).isoformat())
+    created: str = field(default_factory=utc_now_rfc3339)
     annotations: dict[str, str] = field(default_factory=dict)
     # Whether the container has its own pid namespace, so `ps` can match processes by namespace.
     own_pid_namespace: bool = True
@@ -74,7 +79,7 @@ class StateDir:
         final = os.path.join(self.path(record.id), STATE_FILE)
         temporary = final + ".tmp"
         with open(temporary, "w", encoding="utf-8") as state_file:
-            json.dump(asdict(record), state_file)
+            json.dump(as_dict(record), state_file)
         os.replace(temporary, final)
 
     def load(self, container_id: str) -> ContainerRecord:
@@ -91,6 +96,7 @@ class StateDir:
             raise ContainerError(f"{path}: unreadable state: {error}") from error
 
     def remove(self, container_id: str) -> None:
+        import shutil  # only here: the CLI pays every import on each start
         shutil.rmtree(self.path(container_id), ignore_errors=False)
 
     def ids(self) -> list[str]:

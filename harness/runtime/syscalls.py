@@ -4,14 +4,13 @@ import ctypes
 import errno
 import functools
 import os
-import platform
 import resource
 import signal
-from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 from . import constants as c
 from .errors import SyscallError
+from .record import record
 from .syscalls_bpf import BpfSyscalls
 
 PathArg = str | bytes
@@ -83,7 +82,7 @@ def _dirfd(fd: int) -> Constant:
     return Constant(fd, {c.AT_FDCWD: "AT_FDCWD"})
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CloneResult:
     """What clone3 returns: pid 0 in the child; in the parent the child's pid, and its pidfd if CLONE_PIDFD."""
 
@@ -95,7 +94,7 @@ class CloneResult:
         return self.pid == 0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CapabilitySets:
     """A thread's capability sets as 64-bit masks, bit N being capability number N (see constants.CAPABILITIES)."""
 
@@ -160,7 +159,7 @@ class Syscalls(BpfSyscalls):
     """Real system calls via ctypes. Every method raises SyscallError (an OSError) naming the call on failure."""
 
     def __init__(self, machine: str | None = None) -> None:
-        self.machine = machine or platform.machine()
+        self.machine = machine or os.uname().machine
 
     # -- plumbing -------------------------------------------------------------------------------
 

@@ -1,7 +1,6 @@
 """Tests of spec loading: runc's default config loads unchanged; each kind of bad input names its JSON path."""
 
 import copy
-import dataclasses
 import json
 import re
 from pathlib import Path
@@ -9,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.runtime.errors import SpecError
+from harness.runtime.record import FrozenInstanceError
 from harness.runtime.spec import Capabilities, IdMapping, Namespace, Rlimit, TimeOffset, load_spec, parse_spec
 
 RUNC_SPEC_FILE = Path(__file__).parent / "testdata" / "runc-1.1.5-spec.json"
@@ -101,9 +101,9 @@ def test_spec_is_deeply_frozen_and_hashable():
     """No part of a Spec can be changed after parsing, and it can be used as a dict key."""
     changes = {"linux.sysctl": {"net.ipv4.ip_forward": "1"}, "annotations": {"a": "b"}}
     spec = parse_spec(edited(changes))
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(FrozenInstanceError):
         spec.hostname = "other"
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(FrozenInstanceError):
         spec.process.user.uid = 1
     with pytest.raises(TypeError):
         spec.linux.sysctl["net.ipv4.ip_forward"] = "0"

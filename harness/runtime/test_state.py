@@ -1,16 +1,20 @@
 """Tests of state directories, status, pid listing and the library API's checks that need no root."""
 
+import calendar
 import json
 import os
+import re
 import signal
 import subprocess
+import time
 
 import pytest
 
 from harness.runtime import api
 from harness.runtime.errors import ContainerError, SpecError
 from harness.runtime.spec import load_spec
-from harness.runtime.state import EXEC_FIFO, ContainerRecord, StateDir, container_pids, process_start_time
+from harness.runtime.state import EXEC_FIFO, ContainerRecord, StateDir, container_pids, process_start_time, \
+    utc_now_rfc3339
 from harness.runtime.test_spec import edited
 
 
@@ -143,3 +147,11 @@ def test_operations_on_an_unknown_container_name_it(tmp_path):
         with pytest.raises(ContainerError, match="'ghost' does not exist"):
             operation("ghost", root=root)
     assert api.list_containers(root) == []
+
+
+def test_created_is_rfc3339_utc_with_nanoseconds():
+    """`created` is written like runc's: 2026-11-29T23:59:01.123456789Z, and close to now."""
+    stamp = utc_now_rfc3339()
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.\d{9}Z", stamp)
+    assert match, stamp
+    assert abs(calendar.timegm(time.strptime(match[1], "%Y-%m-%dT%H:%M:%S")) - time.time()) < 5
