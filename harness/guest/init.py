@@ -49,11 +49,14 @@ def pytest_argv(config: dict) -> list[str]:
     names_paths = any(not a.startswith("-") and os.path.exists(a.split("::")[0]) for a in forwarded)
     wanted = config.get("paths", ["suites", "benchmarks"])
     paths = [] if names_paths else [p for p in wanted if os.path.exists(p)]
+    # pytest-benchmark only where benchmarks may be collected: its import costs seconds under TCG.
+    collected = [a for a in forwarded if not a.startswith("-")] if names_paths else paths
+    benchmarking = any(a.split("::")[0].startswith("benchmarks") for a in collected) or \
+        any(a.startswith("--benchmark") for a in forwarded)
+    plugin = ["-p", "pytest_benchmark.plugin", f"--benchmark-json={OUT / 'benchmark.json'}"] if benchmarking else []
     return [
-        sys.executable, "-B", "-m", "pytest", *paths,
-        "-p", "pytest_benchmark.plugin",
+        sys.executable, "-B", "-m", "pytest", *paths, *plugin,
         f"--junitxml={OUT / 'junit.xml'}", "-o", f"junit_suite_name={config['kernel']}",
-        f"--benchmark-json={OUT / 'benchmark.json'}",
         "-p", "no:cacheprovider", "-v", "--test-timeout=240",
         *forwarded,
     ]
