@@ -31,7 +31,7 @@ def true_bundle(as_root):
 
 @pytest.mark.parametrize("runtime_name", RUNTIMES)
 def test_container_run_true(benchmark, true_bundle, rounds, runtime_name):
-    """create + start + wait + delete of a container running /bin/true."""
+    """create + start + wait + delete of a container running /bin/true: one API call, or one CLI `run`."""
     bundle, work = true_bundle
     state = work / f"state-{runtime_name}"
     state.mkdir(exist_ok=True)
