@@ -8,7 +8,19 @@ from pathlib import Path
 
 import pytest
 
+from harness.bench import slowdown
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+@pytest.fixture
+def benchmark(benchmark, request):
+    """pytest-benchmark's fixture, slowed on purpose where --inject-slowdown names this benchmark."""
+    fraction = slowdown.fraction_for(request.node.name, slowdown.parse(request.config.getoption("inject_slowdown")))
+    if not fraction:
+        return benchmark
+    benchmark.extra_info["injected_slowdown_pct"] = round(fraction * 100, 3)
+    return slowdown.slow_fixture(benchmark, fraction)
 
 
 @pytest.fixture(scope="session")

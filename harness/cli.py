@@ -29,6 +29,10 @@ def _vm_arguments(parser: argparse.ArgumentParser, many: bool) -> None:
     parser.add_argument("--modules", type=Path, help="lib/modules/<release> directory for a --kernel PATH")
     parser.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto",
                         help="acceleration; auto probes KVM once and falls back to TCG (default: auto)")
+    parser.add_argument("--clock", choices=("auto", "real", "icount"), default="auto",
+                        help="the guest's clocks: real (the host's time) or icount (one ns per emulated "
+                             "instruction: reproducible benchmark times, TCG only); auto is icount when TCG "
+                             "runs --only benchmarks, real otherwise (default: auto)")
     parser.add_argument("--timeout", type=float, default=1800.0, metavar="S",
                         help="deadline per guest in seconds, after which it is killed (default: 1800; "
                              "each test also has its own 240 s limit inside the guest)")
@@ -81,7 +85,7 @@ def _options(args: argparse.Namespace) -> VmOptions:
         raise ValueError("--timeout must be positive, --memory at least 128 MB, --cpus at least 1")
     return VmOptions(kernels=args.kernel, modules=args.modules, accel=args.accel, timeout=args.timeout,
                      jobs=getattr(args, "jobs", 0), memory_mb=args.memory, cpus=args.cpus,
-                     append=args.append, verbose=args.verbose, matrix=args.matrix)
+                     append=args.append, verbose=args.verbose, matrix=args.matrix, clock=args.clock)
 
 
 def list_kernels(args: argparse.Namespace) -> int:

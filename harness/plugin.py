@@ -30,9 +30,17 @@ def pytest_addoption(parser):
                     default=os.environ.get("KHARNESS_HYPOTHESIS_PROFILE", "ci"),
                     help="hypothesis profile of the suites: ci (derandomized, bounded; the default) or dev "
                          "(env KHARNESS_HYPOTHESIS_PROFILE)")
+    group.addoption("--inject-slowdown", action="append", default=[], metavar="NAME=PCT",
+                    help="slow the benchmark NAME (an fnmatch pattern) by PCT percent with a busy wait after "
+                         "each call, to show the regression gate fires (repeatable; recorded in extra_info)")
 
 
 def pytest_configure(config):
+    from .bench import slowdown
+    try:
+        slowdown.parse(config.getoption("inject_slowdown"))
+    except slowdown.SlowdownError as exc:
+        raise pytest.UsageError(str(exc)) from None
     config.addinivalue_line(
         "markers", "requires(*features): the test needs kernel features (see harness.features); "
                    "where one is absent it is skipped, naming the feature and its first release")
@@ -110,6 +118,8 @@ def run_context() -> dict:
         "kernel_release": os.uname().release,
         "kernel_name": os.environ.get("KHARNESS_KERNEL", "host"),
         "accel": os.environ.get("KHARNESS_ACCEL", "native"),
+        # "icount": the guest's time counted emulated instructions (see vm-images/qemu-x86_64.toml).
+        "clock": os.environ.get("KHARNESS_CLOCK", "real"),
         "guest_cpu_model": cpu_model,
         "host_cpu_model": os.environ.get("KHARNESS_HOST_CPU", cpu_model),
         "qemu_version": os.environ.get("KHARNESS_QEMU_VERSION", ""),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .guests import Prepared, VmOptions, prepare
+from .guests import Prepared, VmOptions, prepare, resolve_clock
 from .report import junit, summary
 from .vm import launch
 from .vm.qemu import GuestConfig
@@ -57,7 +57,7 @@ def guest_paths(only: str | None) -> list[str]:
     return [*suites, "benchmarks"]
 
 
-def host_context(accel: str, qemu_version: str) -> dict:
+def host_context(accel: str, qemu_version: str, clock: str = "real") -> dict:
     """What the guest cannot know itself, for the benchmarks' machine info."""
     import subprocess
     commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
@@ -67,15 +67,16 @@ def host_context(accel: str, qemu_version: str) -> dict:
         if line.startswith("model name"):
             cpu = line.split(":", 1)[1].strip()
             break
-    return {"accel": accel, "qemu_version": qemu_version, "commit": commit or "unknown", "host_cpu": cpu}
+    return {"accel": accel, "clock": clock, "qemu_version": qemu_version, "commit": commit or "unknown",
+            "host_cpu": cpu}
 
 
 def guest_config(p: Prepared, opts: VmOptions, accel: str, out: Path, payload: dict,
-                 interactive: bool = False) -> GuestConfig:
+                 interactive: bool = False, benchmarks_only: bool = False) -> GuestConfig:
     return GuestConfig(
         kernel=p.kernel.vmlinuz, initrd=p.image.path, results=out / "results.bin", accel=accel,
         memory_mb=opts.memory_mb, cpus=opts.cpus, append=tuple(opts.append), payload=payload,
-        interactive=interactive,
+        interactive=interactive, clock=resolve_clock(opts.clock, accel, benchmarks_only),
     )
 
 
@@ -94,9 +95,10 @@ def run_suites(opts: VmOptions, pytest_args: list[str], out_base: Path | None = 
     prepared, qemu, version, accel = prepare(opts, log=log)
     run_dir = output_dir(out_base)
     jobs = opts.jobs or default_jobs(len(prepared))
-    log(f"[run] {len(prepared)} kernel(s), {jobs} at a time, accel {accel}, {opts.cpus} vCPU, "
+    clock = resolve_clock(opts.clock, accel, only == "benchmarks")
+    log(f"[run] {len(prepared)} kernel(s), {jobs} at a time, accel {accel} ({clock} clock), {opts.cpus} vCPU, "
         f"{opts.memory_mb} MB each, deadline {opts.timeout:.0f} s; results in {run_dir}")
-    context = host_context(accel, version)
+    context = host_context(accel, version, clock)
     outcomes: dict[str, launch.GuestOutcome] = {}
     interrupted = threading.Event()
 
@@ -105,7 +107,7 @@ def run_suites(opts: VmOptions, pytest_args: list[str], out_base: Path | None = 
         log(f"[{name}] booting {p.kernel.release}")
         payload = {"mode": "run", "kernel": name, "release": p.kernel.release, "pytest_args": pytest_args,
                    "context": context, "paths": guest_paths(only)}
-        cfg = guest_config(p, opts, accel, run_dir / name, payload)
+        cfg = guest_config(p, opts, accel, run_dir / name, payload, benchmarks_only=only == "benchmarks")
         outcome = launch.run_guest(name, cfg, run_dir / name, opts.timeout, opts.verbose, binary=qemu)
         cfg.results.unlink(missing_ok=True)
         if interrupted.is_set():

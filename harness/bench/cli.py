@@ -15,7 +15,7 @@ from .stats import DEFAULT_PERMUTATIONS
 from .storage import DEFAULT_STORAGE, store_run
 
 EPILOG = """inputs: a run directory (kharness-results/run-*), one benchmark.json, or a storage directory
-(its latest run per machine). Results are compared only within the same accel and CPU.
+(its latest run per machine). Results are compared only within the same accel, clock and CPU.
 
 examples:
   python -m harness bench compare kharness-results/run-A kharness-results/latest --json ab.json

@@ -16,7 +16,8 @@ TCG_NOTE = ("TCG times are emulated times: ratios between kernels and runtimes a
             "against the same emulator (QEMU version) on the same host")
 
 # The context fields that must be equal for two results to be compared, and how they are named.
-_LIKE_FOR_LIKE = (("accel", "accel"), ("host_cpu_model", "host CPU"), ("guest_cpu_model", "guest CPU"))
+_LIKE_FOR_LIKE = (("accel", "accel"), ("clock", "clock"), ("host_cpu_model", "host CPU"),
+                  ("guest_cpu_model", "guest CPU"))
 
 
 @dataclass(frozen=True)

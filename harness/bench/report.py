@@ -22,6 +22,9 @@ figure { display: inline-block; margin: 0.5em 1em 0.5em 0; }"""
 
 TCG_EXPLAINED = ("Under TCG, QEMU translates the guest's instructions, so each time here says how fast this QEMU "
                  "emulates the kernel on this host, not how fast the kernel runs on hardware.")
+ICOUNT_EXPLAINED = ("With the icount clock the guest's time is counted in emulated instructions, 1 ns each: "
+                    "those times do not depend on the host's speed or load, and they weigh every instruction "
+                    "alike (no cache misses, no TLB refills, no device latency).")
 
 
 class ReportError(ValueError):
@@ -72,11 +75,12 @@ def _comparison_html(c: Comparison) -> list[str]:
 
 def _context_html(results: list[KernelResults]) -> list[str]:
     rows = [[escape(r.kernel), escape(r.context.kernel_release), escape(r.context.accel or "unknown"),
+             escape(r.context.clock),
              escape(r.context.host_cpu_model or "unknown"), escape(r.context.guest_cpu_model or "unknown"),
              escape(r.context.qemu_version or "none"), escape(r.context.commit or "unknown"),
              escape(r.context.datetime), str(r.context.vcpus or "?"), escape(str(r.source))] for r in results]
     return ["<h2>Context</h2>",
-            _table(["kernel", "release", "accel", "host CPU", "guest CPU", "QEMU", "harness commit", "measured",
+            _table(["kernel", "release", "accel", "clock", "host CPU", "guest CPU", "QEMU", "harness commit", "measured",
                     "vCPUs", "file"], rows)]
 
 
@@ -117,9 +121,10 @@ def write_report(run: Path, output: Path, comparison: Comparison | None = None,
     histories = {m: history_all(storage, m) for m in machines} if storage is not None else {}
     body = [f"<h1>Benchmarks: {escape(Path(run).resolve().name)}</h1>"]
     if emulated:
-        body.append(f'<p class="note"><strong>Emulated times.</strong> {escape(TCG_EXPLAINED)} '
+        icount = f" {ICOUNT_EXPLAINED}" if any(r.context.clock == "icount" for r in results) else ""
+        body.append(f'<p class="note"><strong>Emulated times.</strong> {escape(TCG_EXPLAINED + icount)} '
                     f"{escape(TCG_NOTE)}.</p>")
-    body.append("<p>Results are compared only within the same accel and host and guest CPU.</p>")
+    body.append("<p>Results are compared only within the same accel, clock, and host and guest CPU.</p>")
     if comparison is not None:
         body += _comparison_html(comparison)
     body += _context_html(results)

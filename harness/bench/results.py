@@ -23,6 +23,7 @@ class Context:
     """Where and when a result was measured. Empty strings are unknown (no machine_info.kharness)."""
 
     accel: str = ""
+    clock: str = "real"  # "icount": emulated instructions (1 ns each), not the host's time
     host_cpu_model: str = ""
     guest_cpu_model: str = ""
     qemu_version: str = ""
@@ -33,7 +34,7 @@ class Context:
     known: bool = True
 
     def to_json(self) -> dict:
-        return {"accel": self.accel, "host_cpu_model": self.host_cpu_model,
+        return {"accel": self.accel, "clock": self.clock, "host_cpu_model": self.host_cpu_model,
                 "guest_cpu_model": self.guest_cpu_model, "qemu_version": self.qemu_version,
                 "kernel_release": self.kernel_release, "commit": self.commit, "datetime": self.datetime,
                 "vcpus": self.vcpus, "known": self.known}
@@ -92,8 +93,10 @@ def _context(data: dict, source: Path) -> tuple[str | None, Context]:
     vcpus = block.get("vcpus")
     if vcpus is not None:
         _expect(vcpus, int, source, "machine_info.kharness.vcpus")
+    # Files from before the icount clock existed have no `clock`: they were measured in the host's time.
+    clock = _expect(block.get("clock", "real"), str, source, "machine_info.kharness.clock")
     return values["kernel_name"] or None, Context(
-        accel=values["accel"], host_cpu_model=values["host_cpu_model"],
+        accel=values["accel"], clock=clock, host_cpu_model=values["host_cpu_model"],
         guest_cpu_model=values["guest_cpu_model"], qemu_version=values["qemu_version"],
         kernel_release=values["kernel_release"], commit=values["harness_commit"], datetime=stamp,
         vcpus=vcpus)

@@ -75,8 +75,9 @@ def slug(text: str, keep: str = "") -> str:
 
 
 def machine_id(context: Context) -> str:
-    """The storage directory of a context: accel and host CPU, slugified (e.g. `tcg-amd-epyc`)."""
-    return slug(f"{context.accel}-{context.host_cpu_model}")
+    """The storage directory of a context: accel, clock unless real, and host CPU, slugified (`tcg-icount-amd-epyc`)."""
+    clock = "" if context.clock == "real" else f"-{context.clock}"
+    return slug(f"{context.accel}{clock}-{context.host_cpu_model}")
 
 
 def _stamp(result: KernelResults) -> str:

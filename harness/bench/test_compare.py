@@ -83,10 +83,11 @@ def test_verdict_rule(change, p, expected):
 @pytest.mark.parametrize("b_context, reason", [
     ({"accel": "kvm"}, "accel tcg vs kvm"),
     ({"host_cpu_model": "Intel Xeon"}, "host CPU AMD EPYC vs Intel Xeon"),
+    ({"clock": "icount"}, "clock real vs icount"),
     ({"accel": "kvm", "guest_cpu_model": "host"}, "accel tcg vs kvm; guest CPU QEMU TCG CPU version 2.5+ vs host"),
 ])
 def test_context_mismatch_is_reported_not_compared(b_context, reason):
-    """Another accel or CPU on one side: the kernel is listed as not comparable, with no rows for it."""
+    """Another accel, clock or CPU on one side: the kernel is listed as not comparable, with no rows for it."""
     result = compare([kernel(1), kernel(3, name="6.12")],
                      [kernel(2, **b_context), kernel(4, {"test_fork_exec_true": 2.0}, name="6.12")])
     assert result.not_comparable == [("6.1", reason)]

@@ -18,10 +18,11 @@ def run(tmp_path, name: str, when: str, medians: dict[str, float], **context):
 
 
 def test_machine_id_is_accel_and_host_cpu_slugified():
-    """The machine id joins accel and host CPU model, lower-cased, other characters folded into '-'."""
+    """The machine id joins accel, the clock unless real, and host CPU model, lower-cased, other characters folded into '-'."""
     assert machine_id(Context(accel="tcg", host_cpu_model="AMD EPYC")) == "tcg-amd-epyc"
     assert machine_id(Context(accel="kvm", host_cpu_model="Intel(R) Xeon(R) CPU @ 2.20GHz")) == \
         "kvm-intel-r-xeon-r-cpu-2-20ghz"
+    assert machine_id(Context(accel="tcg", clock="icount", host_cpu_model="AMD EPYC")) == "tcg-icount-amd-epyc"
 
 
 def test_store_names_and_numbers_runs_per_machine(tmp_path):

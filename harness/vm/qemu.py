@@ -31,6 +31,7 @@ class GuestConfig:
     append: tuple[str, ...] = ()
     payload: dict = field(default_factory=dict)
     interactive: bool = False
+    clock: str = "real"  # "real": the guest's clocks follow the host's; "icount": they count instructions (TCG)
 
 
 def arch_params(path: Path = ARCH_FILE) -> dict:
@@ -69,12 +70,20 @@ def argv(cfg: GuestConfig, params: dict | None = None, binary: str | None = None
     accel = params["accel"].get(cfg.accel)
     if accel is None:
         raise QemuError(f"accel {cfg.accel!r} is not described in {ARCH_FILE}")
+    accel_argv = ["-accel", cfg.accel]
+    if cfg.clock == "icount":
+        if "icount" not in accel:
+            raise QemuError(f"--clock icount needs TCG (accel.{cfg.accel}.icount in {ARCH_FILE}); "
+                            f"this guest runs under {cfg.accel}: use --clock real")
+        accel_argv = ["-accel", f"{cfg.accel},thread=single", "-icount", accel["icount"]]
+    elif cfg.clock != "real":
+        raise QemuError(f"clock {cfg.clock!r}: expected real or icount")
     console = ["-serial", "mon:stdio"] if cfg.interactive else \
         ["-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console"]
     return [
         binary or params["binary"],
         "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-        "-machine", params["machine"], "-accel", cfg.accel, "-cpu", accel["cpu"],
+        "-machine", params["machine"], *accel_argv, "-cpu", accel["cpu"],
         "-m", str(cfg.memory_mb), "-smp", str(cfg.cpus),
         "-kernel", str(cfg.kernel), "-initrd", str(cfg.initrd),
         "-append", kernel_cmdline(cfg, params),

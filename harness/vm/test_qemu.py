@@ -141,3 +141,19 @@ def test_find_qemu_on_path(tmp_path, monkeypatch):
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
     assert find_qemu() == str(fake)
+
+
+def test_icount_clock_runs_single_threaded_tcg_with_the_data_files_icount(tmp_path):
+    """--clock icount: single-threaded TCG and -icount from qemu-x86_64.toml; the real clock adds neither."""
+    args = argv(config(tmp_path, accel="tcg", clock="icount"))
+    assert option_values(args, "-accel") == ["tcg,thread=single"]
+    assert option_values(args, "-icount") == [qemu.arch_params()["accel"]["tcg"]["icount"]]
+    assert "-icount" not in argv(config(tmp_path, accel="tcg"))
+
+
+def test_icount_clock_under_kvm_is_refused_with_the_fix(tmp_path):
+    """KVM runs guest code natively, so it cannot count instructions: the error says to use --clock real."""
+    with pytest.raises(QemuError, match="needs TCG.*use --clock real"):
+        argv(config(tmp_path, accel="kvm", clock="icount"))
+    with pytest.raises(QemuError, match="clock 'wall': expected real or icount"):
+        argv(config(tmp_path, accel="tcg", clock="wall"))

@@ -1,0 +1,25 @@
+"""Tests of the guest clock's resolution (pure logic: which clock a run gets for its accel and its tests)."""
+
+import pytest
+
+from harness.guests import resolve_clock
+
+
+@pytest.mark.parametrize("requested, accel, benchmarks_only, expected", [
+    ("auto", "tcg", True, "icount"),   # tox -e bench under TCG: reproducible instruction time
+    ("auto", "tcg", False, "real"),    # the suites race deadlines: the host's time
+    ("auto", "kvm", True, "real"),     # KVM cannot count instructions
+    ("real", "tcg", True, "real"),
+    ("icount", "tcg", False, "icount"),
+])
+def test_clock_follows_the_request_accel_and_tests(requested, accel, benchmarks_only, expected):
+    """auto picks icount only for benchmark-only TCG runs; an explicit clock is kept."""
+    assert resolve_clock(requested, accel, benchmarks_only) == expected
+
+
+def test_impossible_clocks_are_refused_with_the_fix():
+    """icount under KVM names both ways out; an unknown clock lists the known ones."""
+    with pytest.raises(ValueError, match="needs TCG.*--accel tcg or --clock real"):
+        resolve_clock("icount", "kvm", True)
+    with pytest.raises(ValueError, match="expected auto, real or icount"):
+        resolve_clock("wall", "tcg", True)
