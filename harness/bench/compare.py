@@ -171,6 +171,9 @@ def compare(side_a: list[KernelResults], side_b: list[KernelResults], thresholds
             out.not_comparable.append((b.kernel, reason))
             continue
         out.notes += _notes(b.kernel, a.context, b.context)
+        for side, results in (("A", a), ("B", b)):
+            out.notes += [f"{results.kernel}: {name} in {side} was slowed on purpose by {pct:g}% (--inject-slowdown)"
+                          for name, pct in results.injected.items()]
         out.only_a += [(a.kernel, n) for n in a.benchmarks if n not in b.benchmarks]
         out.only_b += [(b.kernel, n) for n in b.benchmarks if n not in a.benchmarks]
         for name, bench_b in b.benchmarks.items():

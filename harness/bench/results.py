@@ -48,6 +48,8 @@ class Benchmark:
     name: str
     samples: tuple[float, ...]
     context: Context
+    # The percentage by which --inject-slowdown slowed this benchmark on purpose (0: measured as it is).
+    injected_slowdown_pct: float = 0.0
 
     @property
     def median(self) -> float:
@@ -69,6 +71,11 @@ class KernelResults:
     context: Context
     source: Path
     benchmarks: dict[str, Benchmark] = field(default_factory=dict)
+
+    @property
+    def injected(self) -> dict[str, float]:
+        """Benchmarks slowed on purpose (--inject-slowdown), with their percentage."""
+        return {name: b.injected_slowdown_pct for name, b in self.benchmarks.items() if b.injected_slowdown_pct}
 
 
 def _expect(value, kind, source: Path, where: str):
@@ -133,7 +140,11 @@ def parse(data: object, source: Path, kernel: str | None = None) -> KernelResult
         name = _expect(entry.get("name"), str, source, f"{where}.name")
         if name in result.benchmarks:
             raise ResultsError(f"{source}: {where}.name: duplicate benchmark {name!r}")
-        result.benchmarks[name] = Benchmark(kernel_name, name, _samples(entry, source, where), context)
+        extra = _expect(entry.get("extra_info", {}), dict, source, f"{where}.extra_info")
+        injected = _expect(extra.get("injected_slowdown_pct", 0.0), (int, float), source,
+                           f"{where}.extra_info.injected_slowdown_pct")
+        result.benchmarks[name] = Benchmark(kernel_name, name, _samples(entry, source, where), context,
+                                            float(injected))
     return result
 
 

@@ -151,6 +151,9 @@ def store_run(source: Path, storage: Path = DEFAULT_STORAGE) -> list[StoreOutcom
         if not r.context.known:
             raise StorageError(f"{r.source}: machine_info.kharness: missing; without accel and host CPU the "
                                "result cannot be filed under a machine id (it predates the harness plugin)")
+        if r.injected:
+            raise StorageError(f"{r.source}: {', '.join(r.injected)} slowed on purpose (--inject-slowdown): "
+                               "a demonstration run is not stored as history; compare it by its run directory")
         name = f"{slug(r.context.commit, '.')}_{_stamp(r)}_{slug(r.kernel, '.+')}.json"
         plans.setdefault(machine_id(r.context), []).append((r, name))
     outcomes = []

@@ -145,3 +145,13 @@ def test_bad_alpha_is_rejected():
     """alpha must lie strictly between 0 and 1."""
     with pytest.raises(ValueError, match="alpha"):
         compare([kernel(1)], [kernel(2)], alpha=1.5)
+
+
+def test_an_injected_slowdown_is_flagged_and_named_in_the_notes():
+    """B slowed on purpose by 10 % on one benchmark: a regression there, and a note saying it was deliberate."""
+    doc = document({n: samples(0.015 * (1.10 if n == NAMES[0] else 1.0), noise=0.02, seed=200 + i)
+                    for i, n in enumerate(NAMES)})
+    doc["benchmarks"][0]["extra_info"]["injected_slowdown_pct"] = 10.0
+    result = compare([kernel(1)], [parse(doc, Path("b.json"))])
+    assert rows_by_name(result)[NAMES[0]].verdict == "regression"
+    assert f"6.1: {NAMES[0]} in B was slowed on purpose by 10% (--inject-slowdown)" in result.notes

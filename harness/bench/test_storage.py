@@ -115,3 +115,13 @@ def test_compare_against_storage_uses_the_same_machine(tmp_path):
     assert result.not_comparable == []
     assert [(r.benchmark, r.change) for r in result.rows] == [("t1", 0.0), ("t2", 0.0)]
     assert result.contexts["a"]["6.1"].accel == "tcg"
+
+
+def test_runs_with_an_injected_slowdown_are_not_stored(tmp_path):
+    """A --inject-slowdown run is a demonstration, never history: storing it fails naming the benchmark."""
+    doc = document({"t": [1.0], "u": [2.0]})
+    doc["benchmarks"][1]["extra_info"]["injected_slowdown_pct"] = 10.0
+    r = write_run(tmp_path / "r", {"6.1": doc})
+    with pytest.raises(StorageError, match=r"u slowed on purpose \(--inject-slowdown\)"):
+        store_run(r, tmp_path / "store")
+    assert not (tmp_path / "store").exists()
