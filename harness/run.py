@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .guests import Prepared, VmOptions, prepare, resolve_clock
+from .guests import Prepared, VmOptions, guest_cpus, prepare, resolve_clock
 from .report import junit, summary
 from .vm import launch
 from .vm.qemu import GuestConfig
@@ -73,10 +73,11 @@ def host_context(accel: str, qemu_version: str, clock: str = "real") -> dict:
 
 def guest_config(p: Prepared, opts: VmOptions, accel: str, out: Path, payload: dict,
                  interactive: bool = False, benchmarks_only: bool = False) -> GuestConfig:
+    clock = resolve_clock(opts.clock, accel, benchmarks_only)
     return GuestConfig(
         kernel=p.kernel.vmlinuz, initrd=p.image.path, results=out / "results.bin", accel=accel,
-        memory_mb=opts.memory_mb, cpus=opts.cpus, append=tuple(opts.append), payload=payload,
-        interactive=interactive, clock=resolve_clock(opts.clock, accel, benchmarks_only),
+        memory_mb=opts.memory_mb, cpus=guest_cpus(opts.cpus, clock), append=tuple(opts.append),
+        payload=payload, interactive=interactive, clock=clock,
     )
 
 
@@ -94,10 +95,13 @@ def run_suites(opts: VmOptions, pytest_args: list[str], out_base: Path | None = 
     """Run the suites in one guest per kernel; 0 only when every guest passed (and nothing regressed)."""
     prepared, qemu, version, accel = prepare(opts, log=log)
     run_dir = output_dir(out_base)
-    jobs = opts.jobs or default_jobs(len(prepared))
     clock = resolve_clock(opts.clock, accel, only == "benchmarks")
-    log(f"[run] {len(prepared)} kernel(s), {jobs} at a time, accel {accel} ({clock} clock), {opts.cpus} vCPU, "
-        f"{opts.memory_mb} MB each, deadline {opts.timeout:.0f} s; results in {run_dir}")
+    # Benchmarks in the host's time boot one guest at a time: parallel guests disturb each other's timings
+    # (IQRs grew 5-10x with two TCG guests on two cores). icount times do not depend on the host's load.
+    jobs = opts.jobs or (1 if only == "benchmarks" and clock == "real" else default_jobs(len(prepared)))
+    log(f"[run] {len(prepared)} kernel(s), {jobs} at a time, accel {accel} ({clock} clock), "
+        f"{guest_cpus(opts.cpus, clock)} vCPU, {opts.memory_mb} MB each, deadline {opts.timeout:.0f} s; "
+        f"results in {run_dir}")
     context = host_context(accel, version, clock)
     outcomes: dict[str, launch.GuestOutcome] = {}
     interrupted = threading.Event()

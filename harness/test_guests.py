@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.guests import resolve_clock
+from harness.guests import guest_cpus, resolve_clock
 
 
 @pytest.mark.parametrize("requested, accel, benchmarks_only, expected", [
@@ -23,3 +23,8 @@ def test_impossible_clocks_are_refused_with_the_fix():
         resolve_clock("icount", "kvm", True)
     with pytest.raises(ValueError, match="expected auto, real or icount"):
         resolve_clock("wall", "tcg", True)
+
+
+def test_icount_guests_get_one_vcpu_unless_asked_otherwise():
+    """A second vCPU under icount hangs 5.10 and 6.1 at boot: the default is 1 there, 2 elsewhere."""
+    assert (guest_cpus(None, "icount"), guest_cpus(None, "real"), guest_cpus(4, "icount")) == (1, 2, 4)

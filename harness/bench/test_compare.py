@@ -84,6 +84,7 @@ def test_verdict_rule(change, p, expected):
     ({"accel": "kvm"}, "accel tcg vs kvm"),
     ({"host_cpu_model": "Intel Xeon"}, "host CPU AMD EPYC vs Intel Xeon"),
     ({"clock": "icount"}, "clock real vs icount"),
+    ({"vcpus": 1}, "vCPUs 2 vs 1"),
     ({"accel": "kvm", "guest_cpu_model": "host"}, "accel tcg vs kvm; guest CPU QEMU TCG CPU version 2.5+ vs host"),
 ])
 def test_context_mismatch_is_reported_not_compared(b_context, reason):
