@@ -58,7 +58,7 @@ def needed_controllers(resources: Resources | None) -> list[str]:
             wanted.append("cpu")
         if cpu is not None and (cpu.cpus or cpu.mems):
             wanted.append("cpuset")
-        if resources.block_io is not None and _asks(resources.block_io):
+        if resources.block_io is not None and asks_for_limits(resources.block_io):
             wanted.append("io")
     return wanted
 
@@ -157,5 +157,6 @@ def _number(value: int) -> str:
     return "max" if value == -1 else str(value)
 
 
-def _asks(settings: object) -> bool:
+def asks_for_limits(settings: object) -> bool:
+    """Whether a controller's settings hold any value (a record with every field None or False asks nothing)."""
     return any(value not in (None, False, ()) for value in vars(settings).values())

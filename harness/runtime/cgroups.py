@@ -2,7 +2,7 @@
 
 import os
 
-from .cgroup_config import ALWAYS_ENABLED, needed_controllers
+from .cgroup_config import ALWAYS_ENABLED, asks_for_limits, needed_controllers
 from .errors import ContainerError
 from .spec_resources import Resources
 
@@ -56,7 +56,7 @@ def asked_controllers(resources: Resources | None) -> list[str]:
     if resources is None:
         return []
     asked = [name for name in needed_controllers(resources) if name not in ALWAYS_ENABLED]
-    if resources.memory is not None and _asks_for_limits(resources.memory):
+    if resources.memory is not None and asks_for_limits(resources.memory):
         asked.insert(0, "memory")
     if resources.pids is not None:
         asked.append("pids")
@@ -89,10 +89,3 @@ def check_resources(resources: Resources | None, mountinfo: str = MOUNTINFO) -> 
                              f"get cgroups only where cgroup v2 alone is mounted at {UNIFIED_ROOT}")
     if not os.access(mount_point, os.W_OK):
         raise ContainerError(f"{path}: {mount_point} is not writable by this user, so no cgroup can be created")
-
-
-def _asks_for_limits(settings: object) -> bool:
-    """Whether a controller's settings hold any value (a record with every field None or False asks nothing)."""
-    if settings is None:
-        return False
-    return any(value not in (None, False, ()) for value in vars(settings).values())
