@@ -64,8 +64,9 @@ def resolve_clock(requested: str, accel: str, benchmarks_only: bool) -> str:
     """The guest clock: as asked, or for `auto` icount where TCG runs only benchmarks (reproducible emulated
     times), and the host's time otherwise. icount counts emulated instructions, so KVM cannot have it.
 
-    Not icount for the suites: with single-threaded TCG and instruction time, tests that race a child against a
-    deadline fail (5 of 180 on 6.12, 2026-11-30), and an icount guest has one vCPU (see guest_cpus)."""
+    Not icount for the suites: in the one full run tried (6.12, 2 vCPUs, 2026-11-30) 5 namespace tests failed
+    that pass with the host's time, and the guest then took a double fault; an icount guest also has one vCPU
+    (see guest_cpus), and the cpu and scaling checks want two."""
     if requested not in ("auto", "real", "icount"):
         raise ValueError(f"--clock {requested!r}: expected auto, real or icount")
     if requested == "icount" and accel != "tcg":
