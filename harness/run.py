@@ -72,8 +72,9 @@ def host_context(accel: str, qemu_version: str, clock: str = "real") -> dict:
 
 
 def guest_config(p: Prepared, opts: VmOptions, accel: str, out: Path, payload: dict,
-                 interactive: bool = False, benchmarks_only: bool = False) -> GuestConfig:
-    clock = resolve_clock(opts.clock, accel, benchmarks_only)
+                 interactive: bool = False, clock: str | None = None) -> GuestConfig:
+    """One guest's QEMU settings; `clock` as resolved for the run (None: resolved here, for one-off guests)."""
+    clock = clock or resolve_clock(opts.clock, accel, benchmarks_only=False)
     return GuestConfig(
         kernel=p.kernel.vmlinuz, initrd=p.image.path, results=out / "results.bin", accel=accel,
         memory_mb=opts.memory_mb, cpus=guest_cpus(opts.cpus, clock), append=tuple(opts.append),
@@ -111,7 +112,7 @@ def run_suites(opts: VmOptions, pytest_args: list[str], out_base: Path | None = 
         log(f"[{name}] booting {p.kernel.release}")
         payload = {"mode": "run", "kernel": name, "release": p.kernel.release, "pytest_args": pytest_args,
                    "context": context, "paths": guest_paths(only)}
-        cfg = guest_config(p, opts, accel, run_dir / name, payload, benchmarks_only=only == "benchmarks")
+        cfg = guest_config(p, opts, accel, run_dir / name, payload, clock=clock)
         outcome = launch.run_guest(name, cfg, run_dir / name, opts.timeout, opts.verbose, binary=qemu)
         cfg.results.unlink(missing_ok=True)
         if interrupted.is_set():
