@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 
 
 def test_hostname_is_the_configured_one_and_the_host_keeps_its_own(container):
@@ -40,5 +41,9 @@ def test_setting_hostname_inside_does_not_leak(container):
     config = container.config(["sh", "-c", "hostname kh-changed && hostname"])
     for key in ("bounding", "effective", "permitted"):
         config["process"]["capabilities"][key].append("CAP_SYS_ADMIN")
-    assert container.run(config=config).check().stdout.strip() == "kh-changed"
-    assert os.uname().nodename == before
+    try:
+        assert container.run(config=config).check().stdout.strip() == "kh-changed"
+        assert os.uname().nodename == before
+    finally:
+        if os.uname().nodename != before:  # a runtime without the uts namespace renamed the host: undo it
+            socket.sethostname(before)
