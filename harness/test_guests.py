@@ -3,6 +3,7 @@
 import pytest
 
 from harness.guests import guest_cpus, resolve_clock
+from harness.run import default_jobs
 
 
 @pytest.mark.parametrize("requested, accel, benchmarks_only, expected", [
@@ -28,3 +29,11 @@ def test_impossible_clocks_are_refused_with_the_fix():
 def test_icount_guests_get_one_vcpu_unless_asked_otherwise():
     """A second vCPU under icount hangs 5.10 and 6.1 at boot: the default is 1 there, 2 elsewhere."""
     assert (guest_cpus(None, "icount"), guest_cpus(None, "real"), guest_cpus(4, "icount")) == (1, 2, 4)
+
+
+def test_guests_at_once_never_share_a_core_between_two_vcpus():
+    """2-vCPU guests: 1 at a time on 2 cores, 4 on 8; 1-vCPU (icount) guests: 2 on 2 cores; never 0 or > kernels."""
+    assert default_jobs(3, vcpus=2, host_cpus=2) == 1
+    assert default_jobs(3, vcpus=2, host_cpus=8) == 3 and default_jobs(5, vcpus=2, host_cpus=8) == 4
+    assert default_jobs(3, vcpus=1, host_cpus=2) == 2
+    assert default_jobs(1, vcpus=4, host_cpus=2) == 1
