@@ -7,17 +7,20 @@ import os
 import select
 import signal as signal_module
 
+from .cgroup_config import cgroup_path
 from .cgroup_manager import Cgroup
 from .cgroup_stats import read_stats
-from .cgroups import check_resources
+from .cgroups import check_resources, unified_root
 from .container_cgroup import container_cgroup, destroy, set_up_cgroup
 from .container_exec import exec_in_container
 from .errors import ContainerError, SpecError
 from .namespaces import check_namespaces
-from .process import ContainerProcess, confirm_exec, spawn_container
+from .fds import check_preserved_fds
+from .process import ContainerProcess, abandon, commit, confirm_exec, spawn_container
+from .record import replace
 from .rootfs_plan import rootfs_path
-from .spec import Spec, load_spec
-from .state import CREATED, PAUSED, RUNNING, STOPPED, ContainerRecord, StateDir, container_pids, \
+from .spec import CONFIG_FILE_NAME, Spec, parse_config_text, read_config_text
+from .state import CREATED, CREATING, PAUSED, RUNNING, STOPPED, ContainerRecord, StateDir, container_pids, \
     process_start_time
 from .syscalls import Syscalls
 
@@ -33,38 +36,59 @@ _children: dict[tuple[str, str], ContainerProcess] = {}
 
 
 def create(bundle: str, container_id: str, root: str | None = None, syscalls: Syscalls | None = None,
-           stdin: int | IO | None = None, stdout: int | IO | None = None, stderr: int | IO | None = None) -> int:
+           stdin: int | IO | None = None, stdout: int | IO | None = None, stderr: int | IO | None = None,
+           preserve_fds: int = 0) -> int:
     """Create a container from `bundle` (a directory with config.json); returns the init's host pid.
 
     The init is set up and waits for `start`. stdin/stdout/stderr (a file descriptor, or an object with
-    fileno() such as an open file) replace the streams the container would inherit from this process.
-    Raises SpecError for a bad config, ContainerError otherwise.
+    fileno() such as an open file) replace the streams the container would inherit from this process;
+    `preserve_fds` descriptors from 3 up are passed on too (runc's --preserve-fds), every other one is closed.
+    Raises SpecError for a bad config, ContainerError otherwise; a failed create leaves no process, cgroup or
+    state behind, and one whose creator is killed midway is seen by `list` and removed by `delete --force`.
     """
     states = StateDir(root)
+    states.path(container_id)  # check the id before anything else
     bundle = os.path.realpath(bundle)
     if not os.path.isdir(bundle):
         raise ContainerError(f"bundle {bundle} is not a directory")
-    spec = load_spec(bundle)
+    # Read once: the text parsed is the text kept for `exec` (a later edit of the bundle changes nothing).
+    config_path = os.path.join(bundle, CONFIG_FILE_NAME)
+    text = read_config_text(config_path)
+    spec = parse_config_text(text, config_path)
     check_supported(spec)
     rootfs = rootfs_path(spec, bundle)
     if not os.path.isdir(rootfs):
         raise ContainerError(f"root.path: {rootfs} is not a directory")
+    check_preserved_fds(preserve_fds)
     states.reserve(container_id)
-    placement = None
+    placement = child = None
     try:
-        placement = set_up_cgroup(spec, container_id, syscalls)
-        child = spawn_container(spec, bundle, rootfs, states.exec_fifo(container_id), syscalls,
-                                stdio=tuple(_fd(stream) for stream in (stdin, stdout, stderr)), cgroup=placement)
-        started = process_start_time(child.pid)
-        pid_namespace = spec.linux.namespace("pid")
-        own_pid_namespace = pid_namespace is not None and pid_namespace.path is None
-        cgroup = placement.cgroup if placement is not None else None
-        states.save(ContainerRecord(id=container_id, pid=child.pid, bundle=bundle, rootfs=rootfs,
-                                    oci_version=spec.oci_version, start_time=started[0] if started else 0,
-                                    annotations=dict(spec.annotations), own_pid_namespace=own_pid_namespace,
-                                    cgroup_root=cgroup.root if cgroup else None,
-                                    cgroup_path=cgroup.path if cgroup else None))
-    except BaseException:  # KeyboardInterrupt too: neither the state dir nor the cgroup may outlive a failed create
+        with states.locked(container_id):  # `delete` of this id waits until create is done, or its creator dead
+            states.save_config(container_id, text)
+            placement = set_up_cgroup(spec, container_id, syscalls)
+            pid_namespace = spec.linux.namespace("pid")
+            cgroup = placement.cgroup if placement is not None else None
+            record = ContainerRecord(id=container_id, pid=0, bundle=bundle, rootfs=rootfs,
+                                     oci_version=spec.oci_version, start_time=0,
+                                     annotations=dict(spec.annotations),
+                                     own_pid_namespace=pid_namespace is not None and pid_namespace.path is None,
+                                     cgroup_root=cgroup.root if cgroup else None,
+                                     cgroup_path=cgroup.path if cgroup else None, creating=True)
+
+            def forked(pid: int) -> None:
+                nonlocal record
+                started = process_start_time(pid)
+                record = replace(record, pid=pid, start_time=started[0] if started else 0)
+                states.save(record)  # from here `list` shows it "creating", and `delete --force` can kill it
+
+            child = spawn_container(spec, bundle, rootfs, states.exec_fifo(container_id), syscalls,
+                                    stdio=tuple(_fd(stream) for stream in (stdin, stdout, stderr)), cgroup=placement,
+                                    preserve_fds=preserve_fds, on_forked=forked)
+            states.save(replace(record, creating=False))
+            commit(child)
+    except BaseException:  # KeyboardInterrupt too: no process, cgroup or state dir may outlive a failed create
+        if child is not None:
+            abandon(child)
         if placement is not None:
             destroy(placement.cgroup)
         states.remove(container_id)
@@ -111,9 +135,10 @@ def wait(container_id: str, root: str | None = None) -> int:
 
 
 def run(bundle: str, container_id: str, root: str | None = None, syscalls: Syscalls | None = None,
-        stdin: int | IO | None = None, stdout: int | IO | None = None, stderr: int | IO | None = None) -> int:
+        stdin: int | IO | None = None, stdout: int | IO | None = None, stderr: int | IO | None = None,
+        preserve_fds: int = 0) -> int:
     """Create, start and wait for a container, then delete it; returns its exit status (128+N for signal N)."""
-    create(bundle, container_id, root, syscalls, stdin=stdin, stdout=stdout, stderr=stderr)
+    create(bundle, container_id, root, syscalls, stdin=stdin, stdout=stdout, stderr=stderr, preserve_fds=preserve_fds)
     try:
         start(container_id, root)
         return wait(container_id, root)
@@ -178,7 +203,8 @@ def stats(container_id: str, root: str | None = None) -> dict:
 
 
 def delete(container_id: str, force: bool = False, root: str | None = None) -> None:
-    """Remove a stopped or created container (a created one is killed); a running one needs `force`."""
+    """Remove a stopped or created container (a created one is killed); a running one needs `force`, and so does
+    one whose creator died before recording it (status "creating", or no state at all)."""
     states = StateDir(root)
     with states.locked(container_id):
         try:
@@ -189,7 +215,7 @@ def delete(container_id: str, force: bool = False, root: str | None = None) -> N
             record = None  # a half-created container: its directory goes anyway
         if record is not None:
             status = states.status(record)
-            if status in (RUNNING, PAUSED) and not force:
+            if status in (RUNNING, PAUSED, CREATING) and not force:
                 raise ContainerError(f"container {container_id!r} is {status}: stop it first, or use force")
             if status != STOPPED:
                 # SIGKILL reaches a frozen (paused) init too.
@@ -199,7 +225,19 @@ def delete(container_id: str, force: bool = False, root: str | None = None) -> N
             _reap(child)
         if record is not None:
             destroy(container_cgroup(record.cgroup_root, record.cgroup_path))
+        else:
+            destroy(_planned_cgroup(states, container_id))
         states.remove(container_id)
+
+
+def _planned_cgroup(states: StateDir, container_id: str) -> Cgroup | None:
+    """The cgroup a create that died before its first record would have made, from the config copy it kept."""
+    try:
+        spec = parse_config_text(read_config_text(states.config_copy(container_id)), states.config_copy(container_id))
+    except (OSError, SpecError):
+        return None  # it died before that too: no cgroup was made
+    root = unified_root()
+    return Cgroup(root, cgroup_path(spec.linux.cgroups_path, container_id)) if root else None
 
 
 def state(container_id: str, root: str | None = None) -> dict:
@@ -230,9 +268,10 @@ def ps(container_id: str, root: str | None = None) -> list[int]:
     return [] if states.status(record) == STOPPED else container_pids(record)
 
 
-def exec_in(container_id: str, args: list[str], root: str | None = None) -> int:
-    """Run `args` inside a running container (its namespaces, env, cwd, user); returns the exit status."""
-    return exec_in_container(container_id, args, root)
+def exec_in(container_id: str, args: list[str], root: str | None = None, preserve_fds: int = 0) -> int:
+    """Run `args` inside a running container (its namespaces, and the env, cwd, user of its config as created);
+    returns the exit status."""
+    return exec_in_container(container_id, args, root, preserve_fds=preserve_fds)
 
 
 def check_supported(spec: Spec) -> None:
@@ -244,6 +283,11 @@ def check_supported(spec: Spec) -> None:
     if spec.process.apparmor_profile:
         raise SpecError("process.apparmorProfile", "AppArmor profiles are not supported")
     check_namespaces(spec)
+    try:  # TEMPORARY until sysctl_policy lands
+        from .sysctl_policy import check_sysctls
+    except ImportError:
+        check_sysctls = lambda spec: None  # noqa: E731
+    check_sysctls(spec)
     check_resources(spec.linux.resources)
 
 
@@ -263,6 +307,8 @@ def parse_signal(signal: int | str) -> int:
 
 def _signal(record: ContainerRecord, number: int, wait_seconds: float | None = None) -> None:
     """Signal the init through a pidfd; with `wait_seconds`, also wait until it has exited."""
+    if record.pid <= 0:
+        return  # never forked
     syscalls = Syscalls()
     try:
         pidfd = syscalls.pidfd_open(record.pid)

@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
         sub = verb(name, handler, help_text)
         sub.add_argument("-b", "--bundle", default=".", help="bundle directory (default: the current directory)")
         sub.add_argument("--pid-file", help="write the container's host pid to this file")
+        sub.add_argument("--preserve-fds", type=int, default=0, metavar="N",
+                         help="pass descriptors 3 .. 3+N-1 on to the container (all others are closed)")
     verb("start", _start, "start a created container")
     verb("state", _state, "print the OCI state of a container as JSON")
     kill = verb("kill", _kill, "send a signal (default SIGTERM) to the container's init")
@@ -59,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     ps = verb("ps", _ps, "list the host pids of a container's processes")
     ps.add_argument("-f", "--format", choices=("table", "json"), default="table")
     exec_verb = verb("exec", _exec, "run a command in a running container; exit with its status")
+    exec_verb.add_argument("--preserve-fds", type=int, default=0, metavar="N",
+                           help="pass descriptors 3 .. 3+N-1 on to the process (all others are closed)")
     exec_verb.add_argument("command", nargs=argparse.REMAINDER, help="the command and its arguments")
     spec = verb("spec", _spec, "write a default busybox config.json (args [\"sh\"], no terminal)", with_id=False)
     spec.add_argument("-b", "--bundle", default=".", help="where to write config.json")
@@ -66,12 +70,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _create(arguments: argparse.Namespace) -> None:
-    pid = api.create(arguments.bundle, arguments.id, root=arguments.root)
+    pid = api.create(arguments.bundle, arguments.id, root=arguments.root, preserve_fds=arguments.preserve_fds)
     _write_pid_file(arguments.pid_file, pid)
 
 
 def _run(arguments: argparse.Namespace) -> int:
-    pid = api.create(arguments.bundle, arguments.id, root=arguments.root)
+    pid = api.create(arguments.bundle, arguments.id, root=arguments.root, preserve_fds=arguments.preserve_fds)
     previous = {}
     try:
         _write_pid_file(arguments.pid_file, pid)
@@ -147,7 +151,7 @@ def _ps(arguments: argparse.Namespace) -> None:
 def _exec(arguments: argparse.Namespace) -> int:
     if not arguments.command:
         raise ContainerError("exec needs a command to run")
-    return api.exec_in(arguments.id, arguments.command, root=arguments.root)
+    return api.exec_in(arguments.id, arguments.command, root=arguments.root, preserve_fds=arguments.preserve_fds)
 
 
 def _spec(arguments: argparse.Namespace) -> None:

@@ -1,17 +1,21 @@
 """`exec`: run another process inside a running container's namespaces, with the container's process settings."""
 
+import errno
 import json
 import os
+import select
 
 from . import constants as c
+from . import exec_stub
 from .container_cgroup import can_clone_into, container_cgroup
-from .errors import ContainerError
-from .process import MESSAGE_SIZE, SETUP_TIMEOUT_SECONDS, exit_like, ignore_forwarded_signals, run_child, \
-    socket_pair
+from .errors import ContainerError, describe_errno
+from .fds import check_preserved_fds, close_fds_except, inherit_preserved_fds, preserved_fds
+from .process import MESSAGE_SIZE, SETUP_TIMEOUT_SECONDS, enter_child, exit_like, ignore_forwarded_signals, \
+    run_child, socket_pair
 from .process_setup import exec_process, set_up_process
 from .record import replace
 from .spec import load_spec
-from .state import RUNNING, StateDir
+from .state import RUNNING, ContainerRecord, StateDir, is_alive
 from .syscalls import Syscalls
 
 # Namespaces joined, in runc's order (user first: it decides the capabilities the other setns calls run with;
@@ -21,12 +25,14 @@ _PROC_NAME_FLAGS = {name: c.NAMESPACE_CLONE_FLAGS[kind] for kind, name in c.NAME
 
 
 def exec_in_container(container_id: str, args: list[str], root: str | None = None,
-                      syscalls: Syscalls | None = None) -> int:
+                      syscalls: Syscalls | None = None, preserve_fds: int = 0) -> int:
     """Run `args` in the container (which must be running) and return its exit status (128+N for signal N).
 
     A helper joins the init's namespaces, then forks the process (a pid namespace only takes children), and
-    exits like it. The process gets the config's env, cwd, user, rlimits and capabilities, as `runc exec` does,
-    and the container's cgroup: cloned into it, or moving itself there first where clone3 cannot.
+    exits like it. The process gets the env, cwd, user, rlimits and capabilities of the config as it was at
+    `create` (the state directory's copy: editing the bundle later changes nothing), as `runc exec` does,
+    and the container's cgroup: cloned into it, or moving itself there first where clone3 cannot. Like the init,
+    the helper and the process hold no descriptor of the runtime's but stdio and `preserve_fds` ones.
     """
     syscalls = syscalls or Syscalls()
     states = StateDir(root)
@@ -34,19 +40,23 @@ def exec_in_container(container_id: str, args: list[str], root: str | None = Non
     status = states.status(record)
     if status != RUNNING:
         raise ContainerError(f"container {container_id!r} is not running ({status}), so nothing can be exec'd in it")
-    spec = load_spec(record.bundle)
+    check_preserved_fds(preserve_fds)
+    spec = load_spec(states.config_copy(container_id))
     process = replace(spec.process, args=tuple(args))
+    stub = exec_stub.stub_fd()
+    namespace_fds = _open_namespaces(record, syscalls)  # the init's, and certainly not a later process's
     parent_end, child_end = socket_pair()
-    namespace_fds = _open_namespaces(record.pid)  # opened here, while /proc/PID is certainly the init's
     cgroup = container_cgroup(record.cgroup_root, record.cgroup_path)
     cgroup_fd = cgroup.open() if cgroup is not None else None
     clone_into = cgroup is not None and can_clone_into(cgroup)
+    keep = {child_end.fileno(), *namespace_fds.values(), *([stub] if stub is not None else []),
+            *([cgroup_fd] if cgroup_fd is not None else []), *preserved_fds(preserve_fds)}
     try:
         helper = syscalls.clone3(0)
         if helper.in_child:
             parent_end.close()
-            run_child(lambda: _join_and_fork(namespace_fds, process, child_end, syscalls, cgroup_fd, clone_into),
-                      child_end)
+            run_child(lambda: _join_and_fork(namespace_fds, process, child_end, syscalls, cgroup_fd, clone_into,
+                                             keep, preserve_fds), child_end)
         child_end.close()
         parent_end.settimeout(SETUP_TIMEOUT_SECONDS)
         message = parent_end.recv(MESSAGE_SIZE)  # EOF: the process has exec'd; otherwise why it could not
@@ -64,22 +74,46 @@ def exec_in_container(container_id: str, args: list[str], root: str | None = Non
     return 128 - code if code < 0 else code
 
 
-def _open_namespaces(pid: int) -> dict[str, int]:
-    """fds of the init's namespaces that differ from ours (setns into one's own user namespace is EINVAL)."""
-    fds = {}
-    for name in _JOIN_ORDER:
-        theirs = f"/proc/{pid}/ns/{name}"
+def _open_namespaces(record: ContainerRecord, syscalls: Syscalls) -> dict[str, int]:
+    """fds of the init's namespaces that differ from ours (setns into one's own user namespace is EINVAL).
+
+    Raced against pid reuse through a pidfd: it is opened first, the start time then says it is the init's, and
+    after the namespace files are opened it must still not have exited (a pid is reused only once its process has
+    exited and been reaped), so every /proc/PID file opened in between was the init's.
+    """
+    try:
+        pidfd = syscalls.pidfd_open(record.pid)
+    except OSError as error:
+        if error.errno == errno.ESRCH:
+            raise ContainerError(f"container {record.id!r} is not running (pid {record.pid} has exited)") from error
+        raise
+    try:
+        if not is_alive(record.pid, record.start_time):
+            raise ContainerError(f"container {record.id!r} is not running (pid {record.pid} is another process now)")
+        fds = {}
         try:
-            if os.stat(theirs).st_ino == os.stat(f"/proc/self/ns/{name}").st_ino:
-                continue
-            fds[name] = os.open(theirs, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            continue  # a kernel without this namespace type
-    return fds
+            for name in _JOIN_ORDER:
+                theirs = f"/proc/{record.pid}/ns/{name}"
+                try:
+                    if os.stat(theirs).st_ino == os.stat(f"/proc/self/ns/{name}").st_ino:
+                        continue
+                    fds[name] = os.open(theirs, os.O_RDONLY | os.O_CLOEXEC)
+                except FileNotFoundError:
+                    continue  # a kernel without this namespace type
+            if select.select([pidfd], [], [], 0)[0]:  # readable: the init has exited
+                raise ContainerError(f"container {record.id!r} stopped while its namespaces were opened")
+        except BaseException:
+            for fd in fds.values():
+                os.close(fd)
+            raise
+        return fds
+    finally:
+        os.close(pidfd)
 
 
 def _join_and_fork(namespace_fds: dict[str, int], process, channel, syscalls: Syscalls,
-                   cgroup_fd: int | None, clone_into: bool) -> None:
+                   cgroup_fd: int | None, clone_into: bool, keep: set[int], preserve_fds: int) -> None:
+    enter_child((None, None, None), keep, preserve_fds, syscalls)
     # The cgroup namespace is joined by the process itself once it is in the container's cgroup: with nsdelegate,
     # a process inside that namespace may not move in from the root cgroup (ENOENT).
     for name in _JOIN_ORDER:
@@ -92,7 +126,11 @@ def _join_and_fork(namespace_fds: dict[str, int], process, channel, syscalls: Sy
                 _move_self(cgroup_fd)
             if "cgroup" in namespace_fds:
                 syscalls.setns(namespace_fds["cgroup"], c.CLONE_NEWCGROUP)
-            exec_process(set_up_process(process, syscalls), process, syscalls)
+            # Neither the namespace files nor the cgroup directory may be there when the cwd is applied.
+            stub = exec_stub.stub_fd()
+            close_fds_except({channel.fileno(), *([stub] if stub is not None else []), *preserved_fds(preserve_fds)})
+            inherit_preserved_fds(preserve_fds)
+            exec_process(set_up_process(process, syscalls), process, syscalls, report_fd=channel.fileno())
         run_child(enter_and_exec, channel)
     for fd in namespace_fds.values():
         os.close(fd)
@@ -117,6 +155,9 @@ def _move_self(cgroup_fd: int) -> None:
 
 
 def _error_text(message: bytes) -> str:
+    failed = exec_stub.parse_report(message)
+    if failed is not None:
+        return f"execve of the program failed: {describe_errno(failed)}"
     try:
         return json.loads(message).get("message", message.decode(errors="replace"))
     except ValueError:

@@ -20,12 +20,20 @@ The protocol, over a SOCK_SEQPACKET socketpair (one JSON object per message) plu
                                                   cwd, rlimits, umask, bounding set, user, capabilities,
                                                   no_new_privs; finds the executable
     waits for "ready"                 ◄───────    sends {"type": "ready"}, or {"type": "error", "message"}
-    writes state.json ("created"); `create` returns
+    writes state.json ("created")
+    sends {"type": "committed"}       ───────►    waits for "committed" (EOF: the runtime died before it
+    `create` returns                              recorded the container: exit, so nothing is left unseen)
                                                   blocks reading 1 byte from exec.fifo
     `start`: opens exec.fifo O_WRONLY|O_NONBLOCK
-    (ENXIO: nobody waits), writes "0", unlinks it ───────►  reads the byte, execve(process.args)
+    (ENXIO: nobody waits), writes "0", unlinks it ───────►  reads the byte, execs the sealed stub
+                                                  (exec_stub.py), which execve()s process.args
     a `start` in the creating process then reads the socket: EOF (the child's end is close-on-exec) means the
-    execve happened; {"type": "error"} means it failed.
+    execve happened; {"type": "error"} or the stub's errno report means it failed.
+
+Before anything else the child closes every descriptor but stdio, its end of the channel, the FIFO, the stub and
+the --preserve-fds ones (fds.py: CVE-2024-21626), and makes itself non-dumpable (PR_SET_DUMPABLE 0) until its
+exec, so a process sharing its pid namespace can open neither /proc/PID/fd/N nor /proc/PID/exe (CVE-2019-5736).
+A runtime that is not root does that after "go": a non-dumpable child's /proc/PID/uid_map is root's.
 
 Helper stage: joining a namespace by path (setns) or creating a time namespace (unshare(CLONE_NEWTIME), then
 writing /proc/self/timens_offsets, which the kernel only accepts before any process is inside) would change the
@@ -52,11 +60,13 @@ import _socket  # not `socket`: its enum conversions cost ~3 ms natively on each
 from collections.abc import Callable
 
 from . import constants as c
+from . import exec_stub
 from .container_cgroup import CgroupPlacement
-from .errors import ContainerError
+from .errors import ContainerError, describe_errno
+from .fds import close_fds_except, inherit_preserved_fds, preserved_fds
 from .namespaces import enter_time_namespace, join_namespaces, needs_intermediate_stage, new_namespace_flags, \
     write_id_maps, write_proc_file
-from .process_setup import exec_process, set_up_process
+from .process_setup import exec_process, last_capability, set_up_process
 from .record import record
 from .rootfs import apply_rootfs_plan
 from .rootfs_plan import plan_rootfs
@@ -88,27 +98,37 @@ class ContainerProcess:
 
 def spawn_container(spec: Spec, bundle: str, rootfs: str, exec_fifo: str, syscalls: Syscalls | None = None,
                     stdio: tuple[int | None, int | None, int | None] = (None, None, None),
-                    cgroup: CgroupPlacement | None = None) -> ContainerProcess:
-    """Fork and set up the container's init; return once it waits on `exec_fifo` (status "created").
+                    cgroup: CgroupPlacement | None = None, preserve_fds: int = 0,
+                    on_forked: Callable[[int], None] | None = None,
+                    extra_cgroups: tuple = ()) -> ContainerProcess:
+    """Fork and set up the container's init; return once it waits for "committed" (see `commit`).
 
     `stdio` holds file descriptors to become the container's 0, 1 and 2 (None: inherit the runtime's).
-    `cgroup` is where the init goes before it runs anything of its own (None: it stays in the runtime's cgroup).
+    `cgroup` is where the init goes before it runs anything of its own (None: it stays in the runtime's cgroup);
+    `extra_cgroups` are more groups (objects with add_process(pid), such as a v1 devices cgroup) it joins then.
+    `preserve_fds` descriptors from 3 up reach the container (runc's --preserve-fds); all others are closed.
+    `on_forked(pid)` runs in the runtime as soon as the init's pid is known, before it is released.
     """
     syscalls = syscalls or Syscalls()
     plan = plan_rootfs(spec, rootfs, bundle) if _makes_own_mounts(spec) else ()
+    stub = exec_stub.stub_fd()  # made here, once per runtime process: the children only keep it open
     parent_end, child_end = socket_pair()
     fifo_fd = os.open(exec_fifo, os.O_RDWR | os.O_CLOEXEC)  # O_RDWR: opening never blocks, reading does
     pid = pidfd = waiter = None
+    keep = {child_end.fileno(), fifo_fd, *([stub] if stub is not None else []), *preserved_fds(preserve_fds)}
     try:
-        def init() -> None:
-            parent_end.close()
-            _container_init(spec, rootfs, plan, child_end, fifo_fd, syscalls, stdio)
-
         cgroup_fd = cgroup.fd if cgroup is not None and cgroup.clone_into else None
+
+        def init(first_stage: bool) -> None:
+            parent_end.close()
+            if first_stage:
+                enter_child(stdio, keep, preserve_fds, syscalls)
+            _container_init(spec, rootfs, plan, child_end, fifo_fd, syscalls)
 
         def helper() -> None:
             parent_end.close()
-            _helper(spec, init, child_end, fifo_fd, syscalls, cgroup_fd)
+            enter_child(stdio, keep | ({cgroup_fd} if cgroup_fd is not None else set()), preserve_fds, syscalls)
+            _helper(spec, lambda: init(False), child_end, fifo_fd, syscalls, cgroup_fd)
 
         if needs_intermediate_stage(spec):
             waiter = syscalls.clone3(0).pid
@@ -120,11 +140,15 @@ def spawn_container(spec: Spec, bundle: str, rootfs: str, exec_fifo: str, syscal
         else:
             result = syscalls.clone3(new_namespace_flags(spec) | c.CLONE_PIDFD, cgroup_fd=cgroup_fd)
             if result.in_child:
-                run_child(init, child_end)
+                run_child(lambda: init(True), child_end)
             child_end.close()
             pid, pidfd, waiter = result.pid, result.pidfd, result.pid
+        if on_forked is not None:
+            on_forked(pid)
         if cgroup is not None and cgroup_fd is None:
             cgroup.cgroup.add_process(pid)  # before "go": the child has not run anything of the container yet
+        for extra in extra_cgroups:
+            extra.add_process(pid)
         write_id_maps(spec, pid)
         _send(parent_end, {"type": "go"})
         _receive(parent_end, "ready", pid)
@@ -136,6 +160,31 @@ def spawn_container(spec: Spec, bundle: str, rootfs: str, exec_fifo: str, syscal
         raise
     finally:
         os.close(fifo_fd)
+
+
+def enter_child(stdio: tuple[int | None, int | None, int | None], keep: set[int], preserve_fds: int,
+                syscalls: Syscalls) -> None:
+    """First steps of a forked runtime child that will become (or fork) a container process: non-dumpable (as root),
+    the given stdio on 0, 1 and 2, every other descriptor but `keep` closed, the preserved ones inheritable."""
+    if os.geteuid() == 0:
+        syscalls.prctl(c.PR_SET_DUMPABLE, 0)
+    for target, fd in enumerate(stdio):
+        if fd is not None and fd != target:
+            os.dup2(fd, target)  # inheritable, unlike every other descriptor Python opened
+    close_fds_except(keep)
+    inherit_preserved_fds(preserve_fds)
+
+
+def commit(container: ContainerProcess) -> None:
+    """Tell the init its container is recorded: from now on it outlives the runtime process that created it."""
+    _send(container.channel, {"type": "committed"})
+
+
+def abandon(container: ContainerProcess, syscalls: Syscalls | None = None) -> None:
+    """SIGKILL and reap an init whose create failed after it was set up (its state could not be saved...)."""
+    container.channel.close()
+    _kill_and_reap(container.pid, container.pidfd, container.waiter_pid, syscalls or Syscalls())
+    container.exit_status = -1
 
 
 def confirm_exec(container: ContainerProcess) -> None:
@@ -191,15 +240,14 @@ def exit_like(status: int) -> NoReturn:
 
 
 def _container_init(spec: Spec, rootfs: str, plan: tuple, channel: _socket.socket, fifo_fd: int,
-                    syscalls: Syscalls, stdio: tuple[int | None, int | None, int | None]) -> None:
+                    syscalls: Syscalls) -> None:
     if _receive_in_child(channel) is None:
         os._exit(0)  # the parent died before the maps were written: nobody wants this container any more
+    if os.geteuid() != 0:
+        syscalls.prctl(c.PR_SET_DUMPABLE, 0)  # see the module docstring (as root, enter_child did it already)
     cgroup_namespace = spec.linux.namespace("cgroup")
     if cgroup_namespace is not None and cgroup_namespace.path is None:
         syscalls.unshare(c.CLONE_NEWCGROUP)
-    for target, fd in enumerate(stdio):
-        if fd is not None and fd != target:
-            os.dup2(fd, target)  # inheritable, unlike every other descriptor Python opened
     if _maps_root(spec):
         syscalls.setresgid(0, 0, 0)
         syscalls.setresuid(0, 0, 0)
@@ -209,11 +257,15 @@ def _container_init(spec: Spec, rootfs: str, plan: tuple, channel: _socket.socke
         syscalls.setdomainname(spec.domainname)
     if spec.process.oom_score_adj is not None:
         write_proc_file("/proc/self/oom_score_adj", str(spec.process.oom_score_adj), "process.oomScoreAdj")
+    # Asked of the kernel before pivot_root: after it, /proc/sys is whatever the container's image put there.
+    capabilities = last_capability(syscalls)
     apply_rootfs_plan(plan, syscalls, rootfs)
-    executable = set_up_process(spec.process, syscalls)
+    executable = set_up_process(spec.process, syscalls, last_cap=capabilities)
     _send(channel, {"type": "ready"})
+    if _receive_in_child(channel) is None:
+        os._exit(0)  # the runtime died before it recorded us: leave, rather than wait unseen for a start
     os.read(fifo_fd, 1)  # blocks until `start` writes
-    exec_process(executable, spec.process, syscalls)
+    exec_process(executable, spec.process, syscalls, report_fd=channel.fileno())
 
 
 def _maps_root(spec: Spec) -> bool:
@@ -275,6 +327,10 @@ def _receive(channel: _socket.socket, expected: str, pid: int) -> dict:
         if expected == "eof":
             return {}
         raise ContainerError(f"container process {pid} exited during set-up (waiting for {expected!r})")
+    failed = exec_stub.parse_report(data)
+    if failed is not None:
+        raise ContainerError(f"container process {pid}: execve of process.args[0] failed: "
+                             f"{describe_errno(failed)}")
     message = json.loads(data)
     if message.get("type") == "error":
         raise ContainerError(message["message"])

@@ -1,10 +1,12 @@
 """Inside the container, after the rootfs: cwd, rlimits, umask, user, capabilities, no_new_privs, then execve."""
 
+import errno
 import os
 import signal
 
 from . import constants as c
-from .errors import ContainerError
+from . import exec_stub
+from .errors import ContainerError, SyscallError
 from .spec_process import Capabilities, Process
 from .syscalls import CapabilitySets, Syscalls
 
@@ -15,8 +17,10 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _PYTHON_IGNORED_SIGNALS = ("SIGPIPE", "SIGXFSZ", "SIGXFZ")
 
 
-def set_up_process(process: Process, syscalls: Syscalls) -> str:
+def set_up_process(process: Process, syscalls: Syscalls, last_cap: int | None = None) -> str:
     """Apply everything in `process` but the exec itself, in runc's order; returns the executable's path.
+
+    `last_cap` is the kernel's highest capability number, asked before pivot_root (None: ask now).
 
     The order matters: rlimits while still privileged (raising a hard limit needs CAP_SYS_RESOURCE), the bounding
     set dropped while CAP_SETPCAP is still there, PR_SET_KEEPCAPS across the uid change so the permitted set
@@ -28,7 +32,7 @@ def set_up_process(process: Process, syscalls: Syscalls) -> str:
     os.umask(DEFAULT_UMASK if process.user.umask is None else process.user.umask)
     capabilities = process.capabilities
     if capabilities is not None:
-        drop_bounding_set(capabilities, syscalls)
+        drop_bounding_set(capabilities, syscalls, last_capability(syscalls) if last_cap is None else last_cap)
         syscalls.prctl(c.PR_SET_KEEPCAPS, 1)
     syscalls.setgroups(process.user.additional_gids)
     syscalls.setresgid(process.user.gid, process.user.gid, process.user.gid)
@@ -41,10 +45,10 @@ def set_up_process(process: Process, syscalls: Syscalls) -> str:
     return find_executable(process.args[0], process.env)
 
 
-def drop_bounding_set(capabilities: Capabilities, syscalls: Syscalls) -> None:
-    """PR_CAPBSET_DROP every capability the kernel knows that `bounding` does not name."""
+def drop_bounding_set(capabilities: Capabilities, syscalls: Syscalls, last_cap: int) -> None:
+    """PR_CAPBSET_DROP every capability up to `last_cap` that `bounding` does not name."""
     keep = {c.CAPABILITIES[name] for name in capabilities.bounding}
-    for number in range(last_capability() + 1):
+    for number in range(last_cap + 1):
         if number not in keep:
             syscalls.prctl(c.PR_CAPBSET_DROP, number)
 
@@ -66,14 +70,24 @@ def apply_capabilities(capabilities: Capabilities, syscalls: Syscalls) -> None:
             syscalls.prctl(c.PR_CAP_AMBIENT, c.PR_CAP_AMBIENT_RAISE, number)
 
 
-def last_capability(proc: str = "/proc") -> int:
-    """The highest capability number the running kernel knows (cap_last_cap), or ours if unreadable."""
-    try:
-        # Bytes, not text: after pivot_root the interpreter cannot import a codec it has not loaded yet.
-        with open(f"{proc}/sys/kernel/cap_last_cap", "rb") as cap_last_cap:
-            return int(cap_last_cap.read())
-    except (OSError, ValueError):
-        return max(c.CAPABILITIES.values())
+def last_capability(syscalls: Syscalls) -> int:
+    """The highest capability number the running kernel knows, asked of the kernel itself.
+
+    PR_CAPBSET_READ fails with EINVAL past the last capability: a binary search over 0..63 takes 6 calls. Never
+    /proc/sys/kernel/cap_last_cap, which after pivot_root is whatever the container's image put at that path: a
+    faked "1" kept every higher capability in the bounding set.
+    """
+    known, unknown = 0, 64  # CAP_CHOWN (0) exists everywhere; capability sets are 64 bits wide
+    while unknown - known > 1:
+        middle = (known + unknown) // 2
+        try:
+            syscalls.prctl(c.PR_CAPBSET_READ, middle)
+            known = middle
+        except SyscallError as error:
+            if error.errno != errno.EINVAL:
+                raise
+            unknown = middle
+    return known
 
 
 def find_executable(program: str, env: tuple[str, ...]) -> str:
@@ -90,13 +104,24 @@ def find_executable(program: str, env: tuple[str, ...]) -> str:
     raise ContainerError(f"process.args[0]: executable file {program!r} not found{where}")
 
 
-def exec_process(executable: str, process: Process, syscalls: Syscalls) -> None:
-    """execve the container's program with signal dispositions and mask as a fresh process would have them."""
+def exec_process(executable: str, process: Process, syscalls: Syscalls, report_fd: int | None = None) -> None:
+    """execve the container's program with signal dispositions and mask as a fresh process would have them.
+
+    With `report_fd` (the runtime's channel), through the sealed exec stub (exec_stub.py), so that the program's
+    execve never runs while /proc/self/exe is the host's interpreter; the stub reports a failed execve's errno on
+    a copy of `report_fd`.
+    """
     for name in _PYTHON_IGNORED_SIGNALS:
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
-    syscalls.execve(executable, process.args, process.env)
+    stub = exec_stub.stub_fd() if report_fd is not None else None
+    if stub is None:
+        syscalls.execve(executable, process.args, process.env)
+        return
+    report = os.dup(report_fd)  # the lowest free number, so below the 128 the stub's argv can carry
+    os.set_inheritable(report, True)
+    syscalls.execve(stub, exec_stub.stub_argv(report, executable, process.args), process.env)
 
 
 def _chdir(cwd: str, syscalls: Syscalls) -> None:
@@ -104,6 +129,14 @@ def _chdir(cwd: str, syscalls: Syscalls) -> None:
         syscalls.chdir(cwd)
     except OSError as error:
         raise ContainerError(f"process.cwd: {error}") from error
+    # The kernel prefixes a directory outside our root with "(unreachable)" and glibc's getcwd then fails with
+    # ENOENT: such a cwd (a host directory reached through a descriptor, CVE-2024-21626) is never accepted.
+    try:
+        where = os.getcwd()
+    except FileNotFoundError:
+        where = ""
+    if not where.startswith("/"):
+        raise ContainerError(f"process.cwd: {cwd!r} resolves outside the container's root filesystem; refused")
 
 
 def _mask(names: tuple[str, ...]) -> int:

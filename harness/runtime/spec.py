@@ -74,13 +74,27 @@ def load_spec(source: Mapping[str, Any] | str | os.PathLike) -> Spec:
     path = os.fspath(source)
     if os.path.isdir(path):
         path = os.path.join(path, CONFIG_FILE_NAME)
+    return parse_config_text(read_config_text(path), path)
+
+
+def read_config_text(path: str) -> str:
+    """The text of a config.json, or of the config.json in the bundle directory `path`."""
+    if os.path.isdir(path):
+        path = os.path.join(path, CONFIG_FILE_NAME)
     with open(path, encoding="utf-8") as config_file:
-        text = config_file.read()
+        return config_file.read()
+
+
+def parse_config_text(text: str, path: str) -> Spec:
+    """Decode and validate config.json text read from `path` (named in errors)."""
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as error:
         raise SpecError("", f"{path} is not valid JSON: {error.msg} at line {error.lineno} "
                             f"column {error.colno}") from error
+    except RecursionError as error:
+        # A document nested thousands of levels deep: no config needs that, and the decoder's stack gives out.
+        raise SpecError("", f"{path} is nested too deeply to be a config.json") from error
     return parse_spec(raw)
 
 

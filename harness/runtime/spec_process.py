@@ -12,6 +12,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing, which ev
 if TYPE_CHECKING:
     from typing import Any
 
+# The highest uid or gid a process can take: UINT32_MAX itself means "unchanged" to the kernel.
+MAX_ID = UINT32_MAX - 1
 CAPABILITY_SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
 
 
@@ -90,11 +92,12 @@ def parse_process(raw: Any, path: str = "process") -> Process:
 
 def _parse_user(raw: Any, path: str) -> User:
     obj = JsonObject(raw, path, known=("uid", "gid", "umask", "additionalGids"), unsupported=("username",))
+    # 4294967295 is (uid_t)-1, which setresuid and setgroups read as "leave unchanged": the process would stay root.
     return User(
-        uid=obj.integer("uid", required=True, minimum=0, maximum=UINT32_MAX),
-        gid=obj.integer("gid", required=True, minimum=0, maximum=UINT32_MAX),
+        uid=obj.integer("uid", required=True, minimum=0, maximum=MAX_ID),
+        gid=obj.integer("gid", required=True, minimum=0, maximum=MAX_ID),
         umask=obj.integer("umask", minimum=0, maximum=0o777),
-        additional_gids=tuple(as_int(gid, gid_path, 0, UINT32_MAX) for gid, gid_path in obj.items("additionalGids")),
+        additional_gids=tuple(as_int(gid, gid_path, 0, MAX_ID) for gid, gid_path in obj.items("additionalGids")),
     )
 
 

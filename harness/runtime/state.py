@@ -15,8 +15,12 @@ from .record import as_dict, field, record
 DEFAULT_ROOT = "/run/kharness-runtime"
 STATE_FILE = "state.json"
 EXEC_FIFO = "exec.fifo"
-# runc's rule for container ids: they become directory names, so no slashes and no "." or "..".
-_VALID_ID = re.compile(r"[\w+.-]+")
+# The config.json as `create` read it: `exec` uses this copy, never the bundle's file, which may have changed.
+CONFIG_COPY = "config.json"
+# runc's rule for container ids (Go's \w is ASCII): they become directory and cgroup names, so no slashes, no
+# "." or "..", nothing a terminal or a shell would read differently; and no leading "-", which reads as an option.
+_VALID_ID = re.compile(r"[A-Za-z0-9_+.-]+", re.ASCII)
+MAX_ID_LENGTH = 1024
 # /proc/PID/stat states of a process that has exited but is not reaped yet (zombie, dead).
 _EXITED_STATES = ("Z", "X")
 
@@ -48,6 +52,10 @@ class ContainerRecord:
     # The container's cgroup: the v2 mount point and the path below it; None where the host gives it none.
     cgroup_root: str | None = None
     cgroup_path: str | None = None
+    # The container's cgroup of the v1 devices controller, on a host without cgroup v2 alone (devices_v1.py).
+    devices_v1_path: str | None = None
+    # True from the moment the init is forked until `create` has finished with it (OCI status "creating").
+    creating: bool = False
 
 
 class StateDir:
@@ -73,6 +81,14 @@ class StateDir:
             raise ContainerError(f"container {container_id!r} already exists (in {self.root})") from error
         os.mkfifo(os.path.join(directory, EXEC_FIFO), 0o600)
         return directory
+
+    def config_copy(self, container_id: str) -> str:
+        return os.path.join(self.path(container_id), CONFIG_COPY)
+
+    def save_config(self, container_id: str, text: str) -> None:
+        """Keep the config.json text `create` parsed, for `exec` and for a forced delete of a half-made container."""
+        with open(self.config_copy(container_id), "w", encoding="utf-8") as copy:
+            copy.write(text)
 
     def save(self, record: ContainerRecord) -> None:
         """Write state.json atomically (a reader sees the old or the new file, never half of one)."""
@@ -124,7 +140,9 @@ class StateDir:
         """created (waiting for start), running, paused (its cgroup frozen) or stopped, from the process, the exec
         FIFO and the cgroup."""
         if not is_alive(record.pid, record.start_time):
-            return STOPPED
+            return STOPPED  # a "creating" one too: its creator died, and so did the init (it watches the creator)
+        if record.creating:
+            return CREATING
         if record.cgroup_root and record.cgroup_path and Cgroup(record.cgroup_root, record.cgroup_path).is_frozen():
             return PAUSED
         return CREATED if os.path.exists(self.exec_fifo(record.id)) else RUNNING
@@ -146,8 +164,11 @@ class StateDir:
 
 
 def check_id(container_id: str) -> None:
-    if not _VALID_ID.fullmatch(container_id or "") or container_id in (".", ".."):
-        raise ContainerError(f"invalid container id {container_id!r}: use letters, digits, '_', '+', '-' and '.'")
+    """Refuse an id that is not runc's ASCII letters, digits, '_', '+', '-' and '.', or starts with '-'."""
+    if (not isinstance(container_id, str) or not _VALID_ID.fullmatch(container_id) or container_id in (".", "..")
+            or container_id.startswith("-") or len(container_id) > MAX_ID_LENGTH):
+        raise ContainerError(f"invalid container id {container_id!r}: use ASCII letters, digits, '_', '+', '-' and "
+                             f"'.' (not first: '-'), at most {MAX_ID_LENGTH} characters")
 
 
 def process_start_time(pid: int) -> tuple[int, str] | None:

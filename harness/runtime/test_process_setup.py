@@ -9,7 +9,9 @@ from harness.runtime.cgroups import check_resources
 from harness.runtime.errors import ContainerError, SpecError, SyscallError
 from harness.runtime.namespaces import check_namespaces, enter_time_namespace, join_namespaces, \
     needs_intermediate_stage, new_namespace_flags, write_id_maps
-from harness.runtime.process_setup import apply_capabilities, exec_process, find_executable, set_up_process
+from harness.runtime import exec_stub
+from harness.runtime.process_setup import apply_capabilities, exec_process, find_executable, last_capability, \
+    set_up_process
 from harness.runtime.recording_syscalls import RecordingSyscalls
 from harness.runtime.spec import load_spec
 from harness.runtime.syscalls import Syscalls
@@ -207,3 +209,51 @@ def test_new_seam_calls_name_themselves_in_errors(tmp_path):
     # Above fs.nr_open, which not even root may exceed.
     with pytest.raises(SyscallError, match=r"setrlimit\(RLIMIT_NOFILE, 1099511627776, 1099511627776\) failed: EPERM"):
         Syscalls().setrlimit(c.RLIMITS["RLIMIT_NOFILE"], 1 << 40, 1 << 40)
+
+
+def test_last_capability_is_asked_of_the_kernel_not_of_proc():
+    """PR_CAPBSET_READ, binary-searched: EINVAL above 40 gives 40 in at most 6 calls, and no file is opened (a
+    container's image could put any number at /proc/sys/kernel/cap_last_cap)."""
+    fake = RecordingSyscalls()
+    fake.fail("prctl", 22, when=lambda arguments: arguments[0] == c.PR_CAPBSET_READ and arguments[1] > 40)
+    assert last_capability(fake) == 40
+    assert len(fake.arguments_of("prctl")) <= 6 and "open" not in fake.names()
+
+
+def test_bounding_set_drops_up_to_the_given_last_capability(program_dir):
+    """Every capability up to last_cap that the bounding set does not name is dropped, none beyond."""
+    spec = load_spec(edited({"process.args": ["prog"], "process.env": [f"PATH={program_dir}"]}))
+    fake = RecordingSyscalls()
+    set_up_process(spec.process, fake, last_cap=45)
+    dropped = [arguments[1] for name, arguments in fake.calls if name == "prctl" and arguments[0] == c.PR_CAPBSET_DROP]
+    assert max(dropped) == 45 and len(dropped) == 46 - 3
+
+
+def test_cwd_outside_the_root_is_refused(program_dir, monkeypatch):
+    """A cwd the kernel reports unreachable from our root (getcwd fails: a host directory through a leaked fd,
+    CVE-2024-21626) is refused even though chdir succeeded."""
+    spec = load_spec(edited({"process.args": [f"{program_dir}/prog"], "process.cwd": "/proc/self/fd/7"}))
+
+    def unreachable() -> str:
+        raise FileNotFoundError(2, "No such file or directory")
+    monkeypatch.setattr(os, "getcwd", unreachable)
+    with pytest.raises(ContainerError, match=r"process\.cwd: '/proc/self/fd/7' resolves outside the container's root"):
+        set_up_process(spec.process, RecordingSyscalls())
+
+
+@pytest.mark.skipif(os.uname().machine != exec_stub.MACHINE, reason="the exec stub is x86_64 code")
+def test_exec_with_a_channel_goes_through_the_sealed_stub():
+    """With the runtime's channel, execve runs the stub's memfd, argv carrying the marker, the report fd, the
+    resolved path and process.args; the environment unchanged."""
+    spec = load_spec(runc_config())
+    fake = RecordingSyscalls()
+    read_end, write_end = os.pipe()
+    try:
+        exec_process("/bin/sh", spec.process, fake, report_fd=write_end)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    ((path, argv, env),) = fake.arguments_of("execve")
+    assert path == exec_stub.stub_fd()
+    assert argv[0][0] == exec_stub.MARKER and list(argv[1:]) == [b"/bin/sh", b"sh"] and env == spec.process.env
+    os.close(argv[0][1])  # the report descriptor the stub would have closed on its exec

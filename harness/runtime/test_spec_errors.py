@@ -36,6 +36,11 @@ BAD_CONFIGS = [
     ("option-not-string", {"mounts[1].options[0]": 1}, "mounts[1].options[0]", "expected string"),
     ("sysctl-value-int", {"linux.sysctl": {"net.ipv4.ip_forward": 1}}, 'linux.sysctl["net.ipv4.ip_forward"]',
      "expected string"),
+    # ids the kernel reads as "unchanged" (uid_t -1): the process would stay root
+    ("uid-minus-one", {"process.user.uid": 4294967295}, "process.user.uid", "out of range [0, 4294967294]"),
+    ("gid-minus-one", {"process.user.gid": 4294967295}, "process.user.gid", "out of range [0, 4294967294]"),
+    ("additional-gid-minus-one", {"process.user.additionalGids": [4294967295]}, "process.user.additionalGids[0]",
+     "out of range"),
     # invalid values
     ("oci-version-2", {"ociVersion": "2.0.0"}, "ociVersion", "expected a 1.x version"),
     ("args-empty", {"process.args": []}, "process.args", "non-empty"),
@@ -144,3 +149,12 @@ def test_long_bad_values_are_shortened_in_messages():
         parse_spec(edited({"process.cwd": "x" * 500}))
     assert len(str(caught.value)) < 150
     assert str(caught.value).endswith("xxx...")
+
+
+def test_deeply_nested_document_is_a_spec_error_not_a_recursion_error(tmp_path):
+    """A config.json nested 100000 levels deep: a SpecError naming the file, not a RecursionError traceback."""
+    from harness.runtime.spec import load_spec
+    path = tmp_path / "config.json"
+    path.write_text('{"ociVersion": "1.0.2", "linux": {"x": ' + "[" * 100_000 + "]" * 100_000 + "}}")
+    with pytest.raises(SpecError, match="nested too deeply"):
+        load_spec(str(path))

@@ -155,3 +155,22 @@ def test_created_is_rfc3339_utc_with_nanoseconds():
     match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.\d{9}Z", stamp)
     assert match, stamp
     assert abs(calendar.timegm(time.strptime(match[1], "%Y-%m-%dT%H:%M:%S")) - time.time()) < 5
+
+
+@pytest.mark.parametrize("bad", ["cont\u00e9", "-rf", "--root", "a/b", "..", "", "x" * 1025, "tab\there"])
+def test_ids_follow_runcs_ascii_rule_and_never_look_like_options(bad, tmp_path):
+    """Non-ASCII letters (Python's \\w would take them), a leading '-', slashes and dot-dirs are refused by name."""
+    with pytest.raises(ContainerError, match="invalid container id"):
+        StateDir(str(tmp_path)).path(bad)
+
+
+def test_creating_record_reads_creating_while_its_init_lives(tmp_path):
+    """A record written between fork and the end of create says "creating"; once its init is gone, "stopped"."""
+    states = StateDir(str(tmp_path))
+    states.reserve("c1")
+    started = process_start_time(os.getpid())[0]
+    alive = ContainerRecord(id="c1", pid=os.getpid(), bundle="/b", rootfs="/b/r", oci_version="1.0.2",
+                            start_time=started, creating=True)
+    assert states.status(alive) == "creating"
+    assert states.status(ContainerRecord(id="c1", pid=os.getpid(), bundle="/b", rootfs="/b/r", oci_version="1.0.2",
+                                         start_time=started + 1, creating=True)) == "stopped"
