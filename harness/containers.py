@@ -3,6 +3,10 @@
 `--runtime bundled` (the default) drives harness.runtime through its library API; `bundled-cli`
 through `python -m harness.runtime`; `runc`, `crun` or a path drive that binary's runc-compatible
 CLI. The same bundles go to all of them, so the suites double as a conformance check.
+
+`run` and `create` take `pass_fds`: descriptors of the caller that the runtime inherits (a CLI runtime
+gets them through subprocess's pass_fds; the library API runs in this process, which holds them
+anyway), as a careless caller would leak them. `exec` runs a command in a running container.
 """
 
 from __future__ import annotations
@@ -52,10 +56,14 @@ class Runtime:
     def __init__(self, state_root: Path):
         self.state_root = state_root
 
-    def run(self, bundle: Path, cid: str, timeout: float = RUN_TIMEOUT) -> Result:
+    def run(self, bundle: Path, cid: str, timeout: float = RUN_TIMEOUT, pass_fds: tuple[int, ...] = ()) -> Result:
         raise NotImplementedError
 
-    def create(self, bundle: Path, cid: str, output: Path) -> None:
+    def create(self, bundle: Path, cid: str, output: Path, pass_fds: tuple[int, ...] = ()) -> None:
+        raise NotImplementedError
+
+    def exec(self, cid: str, args: list[str], timeout: float = RUN_TIMEOUT) -> Result:
+        """Run args in the running container cid (its namespaces, and the process settings it was created with)."""
         raise NotImplementedError
 
     def start(self, cid: str) -> None:
@@ -67,7 +75,7 @@ class Runtime:
     def kill(self, cid: str, sig: int = signal.SIGKILL) -> None:
         raise NotImplementedError
 
-    def delete(self, cid: str, force: bool = True) -> None:
+    def delete(self, cid: str, force: bool = True, missing_ok: bool = False) -> None:
         raise NotImplementedError
 
 
@@ -76,16 +84,22 @@ class BundledRuntime(Runtime):
 
     name = "bundled"
 
-    def run(self, bundle: Path, cid: str, timeout: float = RUN_TIMEOUT) -> Result:
+    # The library runs in this process: every descriptor of ours, pass_fds ones included, is the runtime's too.
+
+    def run(self, bundle: Path, cid: str, timeout: float = RUN_TIMEOUT, pass_fds: tuple[int, ...] = ()) -> Result:
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, open(os.devnull, "rb") as null:
             status = api.run(str(bundle), cid, root=str(self.state_root), stdin=null, stdout=out, stderr=err)
             out.seek(0)
             err.seek(0)
             return Result(status, out.read().decode(errors="replace"), err.read().decode(errors="replace"))
 
-    def create(self, bundle: Path, cid: str, output: Path) -> None:
+    def create(self, bundle: Path, cid: str, output: Path, pass_fds: tuple[int, ...] = ()) -> None:
         with open(output, "wb") as out, open(os.devnull, "rb") as null:
             api.create(str(bundle), cid, root=str(self.state_root), stdin=null, stdout=out, stderr=out)
+
+    def exec(self, cid: str, args: list[str], timeout: float = RUN_TIMEOUT) -> Result:
+        # api.exec_in gives the process this process's stdio and takes no streams: the CLI captures its output.
+        return _bundled_cli(self.state_root).exec(cid, args, timeout)
 
     def start(self, cid: str) -> None:
         api.start(cid, root=str(self.state_root))
@@ -96,34 +110,43 @@ class BundledRuntime(Runtime):
     def kill(self, cid: str, sig: int = signal.SIGKILL) -> None:
         api.kill(cid, sig, root=str(self.state_root))
 
-    def delete(self, cid: str, force: bool = True) -> None:
+    def delete(self, cid: str, force: bool = True, missing_ok: bool = False) -> None:
+        if missing_ok and not (self.state_root / cid).exists():
+            return
         api.delete(cid, force=force, root=str(self.state_root))
 
 
 class CliRuntime(Runtime):
     """Any runc-compatible CLI: runc, crun, or `python -m harness.runtime`."""
 
-    def __init__(self, state_root: Path, argv: list[str], name: str):
+    def __init__(self, state_root: Path, argv: list[str], name: str, env: dict[str, str] | None = None):
         super().__init__(state_root)
         self.argv = argv
         self.name = name
+        self.env = env  # None: the runtime inherits this process's environment
 
     def _cmd(self, *args: str) -> list[str]:
         return [*self.argv, "--root", str(self.state_root), *args]
 
+    @staticmethod
+    def _id(cid: str) -> tuple[str, ...]:
+        """The id as the last options-free argument: one starting with "-" goes after "--" (never read as a flag)."""
+        return ("--", cid) if cid.startswith("-") else (cid,)
+
     def _call(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
         result = subprocess.run(self._cmd(*args), capture_output=True, text=True, timeout=timeout,
-                                stdin=subprocess.DEVNULL)
+                                stdin=subprocess.DEVNULL, env=self.env)
         if result.returncode != 0:
             raise RuntimeError(f"{self.name} {' '.join(args)} exited {result.returncode}: {result.stderr.strip()}")
         return result
 
-    def run(self, bundle: Path, cid: str, timeout: float = RUN_TIMEOUT) -> Result:
+    def run(self, bundle: Path, cid: str, timeout: float = RUN_TIMEOUT, pass_fds: tuple[int, ...] = ()) -> Result:
         # `run` deletes its container when it exits; a `delete` after every run would be a second CLI start in
         # each benchmark round (0.6 s for ours under TCG), so it is only the clean-up of a run that failed.
         try:
-            result = subprocess.run(self._cmd("run", "--bundle", str(bundle), cid), capture_output=True,
-                                    text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+            result = subprocess.run(self._cmd("run", "--bundle", str(bundle), *self._id(cid)), capture_output=True,
+                                    text=True, timeout=timeout, stdin=subprocess.DEVNULL, pass_fds=pass_fds,
+                                    env=self.env)
         except BaseException:
             self.delete(cid, force=True, missing_ok=True)
             raise
@@ -131,27 +154,33 @@ class CliRuntime(Runtime):
             self.delete(cid, force=True, missing_ok=True)
         return Result(result.returncode, result.stdout, result.stderr)
 
-    def create(self, bundle: Path, cid: str, output: Path) -> None:
+    def create(self, bundle: Path, cid: str, output: Path, pass_fds: tuple[int, ...] = ()) -> None:
         # The container inherits create's stdio: give it a file, never a pipe nobody drains.
         with open(output, "wb") as out:
-            result = subprocess.run(self._cmd("create", "--bundle", str(bundle), cid), stdout=out, stderr=out,
-                                    stdin=subprocess.DEVNULL, timeout=60)
+            result = subprocess.run(self._cmd("create", "--bundle", str(bundle), *self._id(cid)), stdout=out,
+                                    stderr=out, stdin=subprocess.DEVNULL, timeout=60, pass_fds=pass_fds,
+                                    env=self.env)
         if result.returncode != 0:
             raise RuntimeError(f"{self.name} create {cid} exited {result.returncode}: {output.read_text()[-400:]}")
 
+    def exec(self, cid: str, args: list[str], timeout: float = RUN_TIMEOUT) -> Result:
+        result = subprocess.run(self._cmd("exec", *self._id(cid), *args), capture_output=True, text=True,
+                                timeout=timeout, stdin=subprocess.DEVNULL, env=self.env)
+        return Result(result.returncode, result.stdout, result.stderr)
+
     def start(self, cid: str) -> None:
-        self._call("start", cid)
+        self._call("start", *self._id(cid))
 
     def state(self, cid: str) -> dict:
-        return json.loads(self._call("state", cid).stdout)
+        return json.loads(self._call("state", *self._id(cid)).stdout)
 
     def kill(self, cid: str, sig: int = signal.SIGKILL) -> None:
-        self._call("kill", cid, str(int(sig)))
+        self._call("kill", *self._id(cid), str(int(sig)))
 
     def delete(self, cid: str, force: bool = True, missing_ok: bool = False) -> None:
-        args = ("delete", "--force", cid) if force else ("delete", cid)
+        args = ("delete", "--force", *self._id(cid)) if force else ("delete", *self._id(cid))
         result = subprocess.run(self._cmd(*args), capture_output=True, text=True, timeout=60,
-                                stdin=subprocess.DEVNULL)
+                                stdin=subprocess.DEVNULL, env=self.env)
         if result.returncode != 0 and not (missing_ok or "not exist" in result.stderr
                                            or "does not exist" in result.stderr):
             raise RuntimeError(f"{self.name} delete {cid}: {result.stderr.strip()}")
@@ -188,11 +217,19 @@ class SabotagedRuntime(Runtime):
         path.write_text(json.dumps(config))
         return bundle
 
-    def run(self, bundle: Path, cid: str, timeout: float = RUN_TIMEOUT) -> Result:
+    def run(self, bundle: Path, cid: str, timeout: float = RUN_TIMEOUT, pass_fds: tuple[int, ...] = ()) -> Result:
+        if pass_fds:
+            return self.inner.run(self._break(bundle), cid, timeout, pass_fds=pass_fds)
         return self.inner.run(self._break(bundle), cid, timeout)
 
-    def create(self, bundle: Path, cid: str, output: Path) -> None:
-        self.inner.create(self._break(bundle), cid, output)
+    def create(self, bundle: Path, cid: str, output: Path, pass_fds: tuple[int, ...] = ()) -> None:
+        if pass_fds:
+            self.inner.create(self._break(bundle), cid, output, pass_fds=pass_fds)
+        else:
+            self.inner.create(self._break(bundle), cid, output)
+
+    def exec(self, cid: str, args: list[str], timeout: float = RUN_TIMEOUT) -> Result:
+        return self.inner.exec(cid, args, timeout)
 
     def start(self, cid: str) -> None:
         self.inner.start(cid)
@@ -203,8 +240,19 @@ class SabotagedRuntime(Runtime):
     def kill(self, cid: str, sig: int = signal.SIGKILL) -> None:
         self.inner.kill(cid, sig)
 
-    def delete(self, cid: str, force: bool = True) -> None:
-        self.inner.delete(cid, force)
+    def delete(self, cid: str, force: bool = True, missing_ok: bool = False) -> None:
+        if missing_ok:
+            self.inner.delete(cid, force, missing_ok=True)
+        else:
+            self.inner.delete(cid, force)
+
+
+def _bundled_cli(state_root: Path) -> CliRuntime:
+    """`python -m harness.runtime` over state_root, importing this very harness package whatever the cwd."""
+    project = str(Path(__file__).resolve().parent.parent)
+    path = os.environ.get("PYTHONPATH")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([project, path]) if path else project)
+    return CliRuntime(state_root, [sys.executable, "-m", "harness.runtime"], "bundled-cli", env=env)
 
 
 def make_runtime(choice: str, state_root: Path) -> Runtime:

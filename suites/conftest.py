@@ -1,12 +1,15 @@
-"""Fixtures of the suites: the runtime under test, bundles, a container factory that always cleans up."""
+"""Fixtures of the suites: the runtime under test, bundles, a container factory that always cleans up, and the host
+side of an attack (a canary, what must not be left behind)."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -56,7 +59,7 @@ def bundles(workdir) -> BundleFactory:
 
 
 class Running:
-    """A started container: its id, its init's host pid, and where its output goes."""
+    """A created or started container: its id, its init's host pid, and where its output goes."""
 
     def __init__(self, runtime: containers.Runtime, cid: str, output: Path):
         self.runtime, self.cid, self.output = runtime, cid, output
@@ -81,31 +84,60 @@ class ContainerFactory:
     def __init__(self, runtime: containers.Runtime, bundles: BundleFactory, workdir: Path):
         self.runtime, self.bundles, self.workdir = runtime, bundles, workdir
         self.started: list[str] = []
+        self.failed: list[str] = []  # ids whose create raised
 
     def config(self, args: list[str]) -> dict:
         return self.bundles.config(args)
 
-    def run(self, args: list[str] | None = None, config: dict | None = None, timeout: float = 120.0) -> Result:
-        """Run to completion; the result carries the exit status, stdout and stderr."""
+    @staticmethod
+    def new_id() -> str:
+        return f"kh-{uuid.uuid4().hex[:10]}"
+
+    def run(self, args: list[str] | None = None, config: dict | None = None, timeout: float = 120.0,
+            cid: str | None = None, pass_fds: tuple[int, ...] = ()) -> Result:
+        """Run to completion; the result carries the exit status, stdout and stderr. `pass_fds`: descriptors of
+        this process the runtime inherits (see harness.containers)."""
         config = config or self.config(args)
-        cid = f"kh-{uuid.uuid4().hex[:10]}"
+        cid = cid or self.new_id()
+        if pass_fds:
+            return self.runtime.run(self.bundles.bundle(config), cid, timeout, pass_fds=pass_fds)
         return self.runtime.run(self.bundles.bundle(config), cid, timeout)
+
+    def create(self, args: list[str] | None = None, config: dict | None = None, cid: str | None = None,
+               pass_fds: tuple[int, ...] = ()) -> Running:
+        """Create a container and leave it waiting for start (its output goes to a file); deleted at teardown."""
+        config = config or self.config(args)
+        cid = cid or self.new_id()
+        output = self.workdir / f"{cid}.out"
+        bundle = self.bundles.bundle(config)
+        try:
+            if pass_fds:
+                self.runtime.create(bundle, cid, output, pass_fds=pass_fds)
+            else:
+                self.runtime.create(bundle, cid, output)
+        except BaseException:
+            self.failed.append(cid)  # it may still have left something; the test sees it first, teardown removes it
+            raise
+        self.started.append(cid)
+        return Running(self.runtime, cid, output)
 
     def start(self, args: list[str] | None = None, config: dict | None = None) -> Running:
         """Create and start a long-running container (its output goes to a file)."""
-        config = config or self.config(args)
-        cid = f"kh-{uuid.uuid4().hex[:10]}"
-        output = self.workdir / f"{cid}.out"
-        self.runtime.create(self.bundles.bundle(config), cid, output)
-        self.started.append(cid)
-        self.runtime.start(cid)
-        return Running(self.runtime, cid, output)
+        running = self.create(args, config)
+        self.runtime.start(running.cid)
+        return running
+
+    def remove(self, container: Running) -> None:
+        """Delete one container now (force), rather than at teardown."""
+        self.runtime.delete(container.cid, force=True)
+        self.started.remove(container.cid)
 
     def cleanup(self) -> None:
         started, self.started = self.started, []  # idempotent: the cgroup fixture may clean up first
-        for cid in started:
+        failed, self.failed = self.failed, []
+        for cid in [*started, *failed]:
             try:
-                self.runtime.delete(cid, force=True)
+                self.runtime.delete(cid, force=True, missing_ok=cid in failed)
             except Exception as exc:  # noqa: BLE001 - report, but keep deleting the others
                 print(f"cleanup of container {cid} failed: {exc}", file=sys.stderr)
 
@@ -158,3 +190,112 @@ def cgroup_parent(as_root, container):
     yield parent
     container.cleanup()
     parent.remove()
+
+
+# The host side of an attack (suites/test_security.py): a canary the containers must not reach, and what a
+# runtime must not leave behind.
+
+def mount_points(mountinfo: str) -> list[tuple[str, str]]:
+    """(root within its filesystem, mount point) of every line of a mountinfo file."""
+    return [(line.split()[3], line.split()[4]) for line in mountinfo.splitlines() if line.strip()]
+
+
+class Canary:
+    """A host directory holding a file with a random secret; nothing of a container may touch or read it."""
+
+    def __init__(self) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="kharness-canary-"))
+        self.secret = f"KH-CANARY-{secrets.token_hex(16)}"
+        self.file = self.directory / "secret"
+        self.file.write_text(self.secret + "\n")
+
+    def assert_intact(self, *outputs: str) -> None:
+        """The secret is in none of `outputs`; the file, its directory and the mounts on them are as made."""
+        for text in outputs:
+            assert self.secret not in text, f"the host canary's secret reached a container: {text[-600:]}"
+        assert self.file.read_text() == self.secret + "\n", "the host canary file was rewritten"
+        assert sorted(os.listdir(self.directory)) == ["secret"], \
+            f"a container created files next to the host canary: {sorted(os.listdir(self.directory))}"
+        mounted = [point for _, point in mount_points(Path("/proc/self/mountinfo").read_text())
+                   if point == str(self.directory) or point.startswith(f"{self.directory}/")]
+        assert not mounted, f"something is mounted on the host canary directory: {mounted}"
+
+
+@pytest.fixture
+def canary(as_root):
+    """A Canary in the host's temporary directory (outside every rootfs), removed afterwards."""
+    made = Canary()
+    yield made
+    shutil.rmtree(made.directory, ignore_errors=True)
+
+
+def container_processes(workdir: Path) -> dict[int, str]:
+    """{pid: command line} of live processes a runtime made for our containers: children of this process, and
+    processes of another pid namespace whose root mount is one of our rootfs (under workdir; matching on it
+    leaves out containers that something else on the machine runs meanwhile)."""
+    mine, me = os.stat("/proc/self/ns/pid").st_ino, os.getpid()
+    found = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            stat = Path(f"/proc/{name}/stat").read_text()
+            state, ppid = stat[stat.rindex(")") + 2:].split()[:2]
+            if state in ("Z", "X"):
+                continue
+            ours = int(ppid) == me
+            if not ours and os.stat(f"/proc/{name}/ns/pid").st_ino != mine:
+                roots = [root for root, point in mount_points(Path(f"/proc/{name}/mountinfo").read_text())
+                         if point == "/"]
+                ours = any(workdir.name in root for root in roots)
+            if ours:
+                found[int(name)] = Path(f"/proc/{name}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+                    errors="replace")
+        except (OSError, ValueError):
+            continue  # gone while we looked
+    return found
+
+
+class HostState:
+    """What the host had before a test: our container processes and the runtime's state entries."""
+
+    def __init__(self, runtime: containers.Runtime, workdir: Path) -> None:
+        self.runtime, self.workdir = runtime, workdir
+        self.processes = set(container_processes(workdir))
+        self.entries = self.state_entries()
+
+    def state_entries(self) -> set[str]:
+        root = self.runtime.state_root
+        return set(os.listdir(root)) if root.exists() else set()
+
+    def assert_clean(self, factory: ContainerFactory | None = None, timeout: float = 20.0) -> None:
+        """Delete the factory's containers, then: no new process of ours and no new state entry (polled: a
+        killed pid namespace takes a moment to empty)."""
+        if factory is not None:
+            factory.cleanup()
+        deadline = time.monotonic() + timeout
+        while True:
+            left = {pid: cmd for pid, cmd in container_processes(self.workdir).items() if pid not in self.processes}
+            if not left or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        for pid in left:
+            kill_quietly(pid)  # undo what a broken runtime left, so that the next tests start clean
+        assert not left, f"container processes outlived their containers (killed now): {left}"
+        assert self.state_entries() - self.entries == set(), \
+            f"state entries left in {self.runtime.state_root}: {sorted(self.state_entries() - self.entries)}"
+
+
+@pytest.fixture
+def host(runtime, workdir) -> HostState:
+    """The host as it was before the test; `host.assert_clean(container)` checks nothing was left."""
+    return HostState(runtime, workdir)
+
+
+@pytest.fixture
+def private_rootfs(bundles, workdir):
+    """A copy of the shared busybox rootfs, for a test that plants symlinks or directories in it."""
+    path = workdir / f"rootfs-{secrets.token_hex(4)}"
+    shutil.copytree(bundles.rootfs, path, symlinks=True)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

@@ -13,9 +13,10 @@ from .cgroup_stats import read_stats
 from .cgroups import check_resources, unified_root
 from .container_cgroup import container_cgroup, destroy, set_up_cgroup
 from .container_exec import exec_in_container
+from .devices_v1 import devices_v1_for, planned_v1_devices_path, remove_v1_devices
 from .errors import ContainerError, SpecError
-from .namespaces import check_namespaces
 from .fds import check_preserved_fds
+from .namespaces import check_namespaces
 from .process import ContainerProcess, abandon, commit, confirm_exec, spawn_container
 from .record import replace
 from .rootfs_plan import rootfs_path
@@ -23,6 +24,7 @@ from .spec import CONFIG_FILE_NAME, Spec, parse_config_text, read_config_text
 from .state import CREATED, CREATING, PAUSED, RUNNING, STOPPED, ContainerRecord, StateDir, container_pids, \
     process_start_time
 from .syscalls import Syscalls
+from .sysctl_policy import check_sysctls
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing, which every CLI start would pay
 if TYPE_CHECKING:
@@ -61,11 +63,13 @@ def create(bundle: str, container_id: str, root: str | None = None, syscalls: Sy
         raise ContainerError(f"root.path: {rootfs} is not a directory")
     check_preserved_fds(preserve_fds)
     states.reserve(container_id)
-    placement = child = None
+    placement = child = devices = None
     try:
         with states.locked(container_id):  # `delete` of this id waits until create is done, or its creator dead
             states.save_config(container_id, text)
             placement = set_up_cgroup(spec, container_id, syscalls)
+            # Without cgroup v2 alone, the v1 devices controller enforces linux.resources.devices.
+            devices = devices_v1_for(spec.linux.resources, spec.linux.cgroups_path, container_id)
             pid_namespace = spec.linux.namespace("pid")
             cgroup = placement.cgroup if placement is not None else None
             record = ContainerRecord(id=container_id, pid=0, bundle=bundle, rootfs=rootfs,
@@ -73,7 +77,8 @@ def create(bundle: str, container_id: str, root: str | None = None, syscalls: Sy
                                      annotations=dict(spec.annotations),
                                      own_pid_namespace=pid_namespace is not None and pid_namespace.path is None,
                                      cgroup_root=cgroup.root if cgroup else None,
-                                     cgroup_path=cgroup.path if cgroup else None, creating=True)
+                                     cgroup_path=cgroup.path if cgroup else None,
+                                     devices_v1_path=devices.path if devices else None, creating=True)
 
             def forked(pid: int) -> None:
                 nonlocal record
@@ -83,7 +88,8 @@ def create(bundle: str, container_id: str, root: str | None = None, syscalls: Sy
 
             child = spawn_container(spec, bundle, rootfs, states.exec_fifo(container_id), syscalls,
                                     stdio=tuple(_fd(stream) for stream in (stdin, stdout, stderr)), cgroup=placement,
-                                    preserve_fds=preserve_fds, on_forked=forked)
+                                    preserve_fds=preserve_fds, on_forked=forked,
+                                    extra_cgroups=(devices,) if devices else ())
             states.save(replace(record, creating=False))
             commit(child)
     except BaseException:  # KeyboardInterrupt too: no process, cgroup or state dir may outlive a failed create
@@ -91,6 +97,8 @@ def create(bundle: str, container_id: str, root: str | None = None, syscalls: Sy
             abandon(child)
         if placement is not None:
             destroy(placement.cgroup)
+        if devices is not None:
+            devices.remove()
         states.remove(container_id)
         raise
     finally:
@@ -225,19 +233,23 @@ def delete(container_id: str, force: bool = False, root: str | None = None) -> N
             _reap(child)
         if record is not None:
             destroy(container_cgroup(record.cgroup_root, record.cgroup_path))
+            remove_v1_devices(record.devices_v1_path)
         else:
-            destroy(_planned_cgroup(states, container_id))
+            planned = _planned_spec(states, container_id)
+            if planned is not None:
+                root = unified_root()
+                destroy(Cgroup(root, cgroup_path(planned.linux.cgroups_path, container_id)) if root else None)
+                remove_v1_devices(planned_v1_devices_path(planned.linux.resources, planned.linux.cgroups_path,
+                                                          container_id))
         states.remove(container_id)
 
 
-def _planned_cgroup(states: StateDir, container_id: str) -> Cgroup | None:
-    """The cgroup a create that died before its first record would have made, from the config copy it kept."""
+def _planned_spec(states: StateDir, container_id: str) -> Spec | None:
+    """The config copy a create that died before its first record kept: where its cgroups would be made."""
     try:
-        spec = parse_config_text(read_config_text(states.config_copy(container_id)), states.config_copy(container_id))
+        return parse_config_text(read_config_text(states.config_copy(container_id)), states.config_copy(container_id))
     except (OSError, SpecError):
         return None  # it died before that too: no cgroup was made
-    root = unified_root()
-    return Cgroup(root, cgroup_path(spec.linux.cgroups_path, container_id)) if root else None
 
 
 def state(container_id: str, root: str | None = None) -> dict:
@@ -283,10 +295,6 @@ def check_supported(spec: Spec) -> None:
     if spec.process.apparmor_profile:
         raise SpecError("process.apparmorProfile", "AppArmor profiles are not supported")
     check_namespaces(spec)
-    try:  # TEMPORARY until sysctl_policy lands
-        from .sysctl_policy import check_sysctls
-    except ImportError:
-        check_sysctls = lambda spec: None  # noqa: E731
     check_sysctls(spec)
     check_resources(spec.linux.resources)
 

@@ -201,22 +201,31 @@ class Cgroup:
     def remove(self, deadline: float = DEADLINE_SECONDS) -> None:
         """rmdir the cgroup and everything below it, deepest first, retrying while the kernel says EBUSY (a
         killed task can take a moment to leave)."""
-        give_up = time.monotonic() + deadline
-        for directory in self._tree(bottom_up=True):
-            while True:
-                try:
-                    os.rmdir(directory)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError as error:
-                    if error.errno != errno.EBUSY or time.monotonic() > give_up:
-                        raise ContainerError(f"cannot remove the cgroup {directory}: {error.strerror}") from error
-                    time.sleep(POLL_SLICE_SECONDS)
+        remove_cgroup_tree(self.directory, deadline)
 
     def _tree(self, bottom_up: bool) -> list[str]:
         """This directory and every cgroup directory below it, parents first or children first."""
         return [directory for directory, _, _ in os.walk(self.directory, topdown=not bottom_up)]
+
+
+def remove_cgroup_tree(top: str, deadline: float, what: str = "cgroup", busy_detail=lambda: "") -> None:
+    """rmdir `top` and every directory below it, deepest first; one gone already is fine. EBUSY (the tasks of a
+    killed container still leaving) is retried for `deadline` seconds, then a ContainerError naming the directory,
+    the error and busy_detail()."""
+    give_up = time.monotonic() + deadline
+    for directory in [directory for directory, _, _ in os.walk(top, topdown=False)]:
+        while True:
+            try:
+                os.rmdir(directory)
+                break
+            except FileNotFoundError:
+                break
+            except OSError as error:
+                if error.errno != errno.EBUSY or time.monotonic() > give_up:
+                    detail = busy_detail() if error.errno == errno.EBUSY else ""
+                    raise ContainerError(f"cannot remove the {what} {directory}: {error.strerror}{detail}") \
+                        from error
+                time.sleep(POLL_SLICE_SECONDS)
 
 
 def _enable(directory: str, controllers: list[str]) -> None:

@@ -64,13 +64,19 @@ def asked_controllers(resources: Resources | None) -> list[str]:
 
 
 def check_resources(resources: Resources | None, mountinfo: str = MOUNTINFO) -> None:
-    """Refuse limits this host cannot apply, naming the JSON path and the reason; device rules alone always pass.
+    """Refuse limits and device rules this host cannot apply, naming the JSON path and the reason.
 
-    On a host without cgroup v2 alone, device rules are not enforced: cgroup v2 has no devices controller, it
-    takes an eBPF program attached to the container's cgroup, and such a host gives containers no cgroup. runc's
-    default config carries a deny-all rule, and the container's /dev only holds the nodes we bind into it anyway,
-    so skipping the program keeps the default config runnable there.
+    Limits need cgroup v2 alone (see unified_root). Device rules are never dropped: where cgroup v2 runs alone they
+    become an eBPF program attached to the container's cgroup (devicefilter); elsewhere the cgroup v1 devices
+    controller enforces them (devices_v1), so a host with neither refuses them, and so does a rule list that v1's
+    "deny all, then allow these" cannot express exactly (a SpecError naming the rule). runc's default config
+    carries a deny-all rule, so on a v1 or hybrid host it runs only where the v1 devices controller is mounted.
     """
+    _check_limits(resources, mountinfo)
+    _check_device_rules(resources, mountinfo)
+
+
+def _check_limits(resources: Resources | None, mountinfo: str) -> None:
     asked = asked_controllers(resources)
     if not asked:
         return
@@ -89,3 +95,30 @@ def check_resources(resources: Resources | None, mountinfo: str = MOUNTINFO) -> 
                              f"get cgroups only where cgroup v2 alone is mounted at {UNIFIED_ROOT}")
     if not os.access(mount_point, os.W_OK):
         raise ContainerError(f"{path}: {mount_point} is not writable by this user, so no cgroup can be created")
+
+
+def _check_device_rules(resources: Resources | None, mountinfo: str) -> None:
+    """Refuse device rules that neither cgroup v2 alone nor a writable v1 devices controller can enforce, and lists
+    the v1 controller cannot express, before anything is created."""
+    # Imported here, not at the top: devices_v1 builds on this module (unified_root, MOUNTINFO).
+    from .devicefilter import effective_rules
+    from .devices_v1 import devices_v1_mount, needs_v1_devices, v1_rules
+    if not needs_v1_devices(resources, mountinfo):
+        return
+    mount_point = devices_v1_mount(mountinfo)
+    if mount_point is None:
+        try:
+            unified = cgroup2_mount_point(mountinfo)
+        except FileNotFoundError:
+            unified = None
+        where = f"cgroup v2 is mounted at {unified}, not alone at {UNIFIED_ROOT}" if unified \
+            else "cgroup v2 is not mounted"
+        raise ContainerError(f"linux.resources.devices: the device rules cannot be enforced on this host (no cgroup "
+                             f"v2 alone, no v1 devices controller): {where}, and {mountinfo} shows no cgroup v1 "
+                             f"hierarchy with the devices controller; remove the rules to run without device "
+                             f"restrictions, or use a host with either")
+    v1_rules(effective_rules(resources.devices))
+    if not os.access(mount_point, os.W_OK):
+        raise ContainerError(f"linux.resources.devices: {mount_point} (the cgroup v1 devices controller that enforces "
+                             f"the device rules on this host) is not writable by this user, so the rules cannot be "
+                             f"enforced")

@@ -117,6 +117,17 @@ MOUNT_ATTR_NODIRATIME = 0x80
 MOUNT_ATTR_IDMAP = 0x100000
 MOUNT_ATTR_NOSYMFOLLOW = 0x200000
 
+# --- openat2(2) struct open_how.resolve flags (include/uapi/linux/openat2.h, Linux 5.6) ---
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+RESOLVE_CACHED = 0x20
+
+# --- statfs(2) f_type magic numbers (include/uapi/linux/magic.h) ---
+PROC_SUPER_MAGIC = 0x9FA0
+
 # --- prctl(2) options (include/uapi/linux/prctl.h) ---
 PR_SET_PDEATHSIG = 1
 PR_GET_PDEATHSIG = 2
@@ -153,6 +164,7 @@ SYSCALL_NUMBERS = {
         "clone3": 435,
         "mount_setattr": 442,
         "bpf": 321,
+        "openat2": 437,
     },
     "aarch64": {
         "pivot_root": 41,
@@ -163,6 +175,7 @@ SYSCALL_NUMBERS = {
         "pidfd_open": 434,
         "clone3": 435,
         "mount_setattr": 442,
+        "openat2": 437,
     },
 }
 
@@ -249,6 +262,7 @@ AT_FLAG_NAMES = _names_with_prefix("AT_")
 OPEN_TREE_FLAG_NAMES = {**_names_with_prefix("OPEN_TREE_"), **AT_FLAG_NAMES}
 MOVE_MOUNT_FLAG_NAMES = _names_with_prefix("MOVE_MOUNT_")
 MOUNT_ATTR_NAMES = _names_with_prefix("MOUNT_ATTR_", exclude=("MOUNT_ATTR__ATIME",))
+RESOLVE_FLAG_NAMES = _names_with_prefix("RESOLVE_")
 # The PR_CAP_AMBIENT_* values are sub-operations (arg2 of PR_CAP_AMBIENT), not options.
 PRCTL_OPTION_NAMES = _names_with_prefix(
     "PR_", exclude=tuple(name for name in globals() if name.startswith("PR_CAP_AMBIENT_")))

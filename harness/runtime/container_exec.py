@@ -49,14 +49,15 @@ def exec_in_container(container_id: str, args: list[str], root: str | None = Non
     cgroup = container_cgroup(record.cgroup_root, record.cgroup_path)
     cgroup_fd = cgroup.open() if cgroup is not None else None
     clone_into = cgroup is not None and can_clone_into(cgroup)
+    devices_fd = _open_devices_v1(record)
     keep = {child_end.fileno(), *namespace_fds.values(), *([stub] if stub is not None else []),
-            *([cgroup_fd] if cgroup_fd is not None else []), *preserved_fds(preserve_fds)}
+            *(fd for fd in (cgroup_fd, devices_fd) if fd is not None), *preserved_fds(preserve_fds)}
     try:
         helper = syscalls.clone3(0)
         if helper.in_child:
             parent_end.close()
             run_child(lambda: _join_and_fork(namespace_fds, process, child_end, syscalls, cgroup_fd, clone_into,
-                                             keep, preserve_fds), child_end)
+                                             keep, preserve_fds, devices_fd), child_end)
         child_end.close()
         parent_end.settimeout(SETUP_TIMEOUT_SECONDS)
         message = parent_end.recv(MESSAGE_SIZE)  # EOF: the process has exec'd; otherwise why it could not
@@ -66,8 +67,9 @@ def exec_in_container(container_id: str, args: list[str], root: str | None = Non
         child_end.close()
         for fd in namespace_fds.values():
             os.close(fd)
-        if cgroup_fd is not None:
-            os.close(cgroup_fd)
+        for fd in (cgroup_fd, devices_fd):
+            if fd is not None:
+                os.close(fd)
     if message:
         raise ContainerError(f"exec in {container_id!r}: {_error_text(message)}")
     code = os.waitstatus_to_exitcode(status)
@@ -111,9 +113,26 @@ def _open_namespaces(record: ContainerRecord, syscalls: Syscalls) -> dict[str, i
         os.close(pidfd)
 
 
+def _open_devices_v1(record: ContainerRecord) -> int | None:
+    """A descriptor of the container's v1 devices cgroup (None: it has none), opened before any setns."""
+    if not record.devices_v1_path:
+        return None
+    try:
+        return os.open(record.devices_v1_path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as error:
+        raise ContainerError(f"container {record.id!r}: its devices cgroup {record.devices_v1_path} cannot be "
+                             f"opened ({error.strerror}), so an exec'd process would escape its device rules") \
+            from error
+
+
 def _join_and_fork(namespace_fds: dict[str, int], process, channel, syscalls: Syscalls,
-                   cgroup_fd: int | None, clone_into: bool, keep: set[int], preserve_fds: int) -> None:
+                   cgroup_fd: int | None, clone_into: bool, keep: set[int], preserve_fds: int,
+                   devices_fd: int | None = None) -> None:
     enter_child((None, None, None), keep, preserve_fds, syscalls)
+    if devices_fd is not None:
+        # The helper joins the v1 devices cgroup itself: the process it forks inherits it (clone3's
+        # CLONE_INTO_CGROUP places a child in the v2 hierarchy only).
+        _move_self(devices_fd, "devices")
     # The cgroup namespace is joined by the process itself once it is in the container's cgroup: with nsdelegate,
     # a process inside that namespace may not move in from the root cgroup (ENOENT).
     for name in _JOIN_ORDER:
@@ -140,9 +159,10 @@ def _join_and_fork(namespace_fds: dict[str, int], process, channel, syscalls: Sy
     exit_like(status)
 
 
-def _move_self(cgroup_fd: int) -> None:
+def _move_self(cgroup_fd: int, which: str = "") -> None:
     """Write "0" (the writer itself) to cgroup.procs, opened relative to the cgroup's descriptor: a path would now
     resolve in the container's mount namespace."""
+    what = f"{which} cgroup" if which else "cgroup"
     try:
         fd = os.open("cgroup.procs", os.O_WRONLY | os.O_CLOEXEC, dir_fd=cgroup_fd)
         try:
@@ -150,7 +170,7 @@ def _move_self(cgroup_fd: int) -> None:
         finally:
             os.close(fd)
     except OSError as error:
-        raise ContainerError(f"moving the exec'd process into the container's cgroup: writing '0' to "
+        raise ContainerError(f"moving the exec'd process into the container's {what}: writing '0' to "
                              f"cgroup.procs failed: {error.strerror}") from error
 
 

@@ -8,7 +8,8 @@ CREATE_DIR, CREATE_FILE, CREATE_LIKE_SOURCE = "dir", "file", "like-source"
 
 @record(frozen=True)
 class MountStep:
-    """One mount(2). `target` is a container path resolved inside the rootfs, or a host path if not `in_rootfs`.
+    """One mount(2). `target` is a container path, opened inside the rootfs and mounted onto through its descriptor
+    (rootfs_dir.py), or a host path if not `in_rootfs`.
 
     `what` names the step in errors (`mounts[2] (/dev/pts)`). `keep_locked_flags` ORs in the nosuid/nodev/noexec
     the mount already has, because a remount inside a user namespace may not clear them (EPERM).
@@ -39,7 +40,8 @@ class Symlink:
 
 @record(frozen=True)
 class MaskPath:
-    """Hide a container path: /dev/null bound over a file, an empty read-only tmpfs over a directory."""
+    """Hide a container path: the null device (checked to be 1:3) bound over a file, an empty read-only tmpfs over a
+    directory."""
 
     what: str
     path: str

@@ -9,149 +9,207 @@ from .errors import ContainerError, SyscallError
 from .mount_options import REMOUNT_FLAGS
 from .mount_steps import CREATE_DIR, CREATE_FILE, CREATE_LIKE_SOURCE, DeviceNode, MaskPath, MountStep, PivotRoot, \
     ReadonlyPath, Step, Symlink, WriteFile
-from .securejoin import resolve_in_root
+from .rootfs_dir import RootDir, Target, fd_path
 from .syscalls import Syscalls
 
-# statvfs flag -> the mount flag a remount must repeat: the kernel locks these on mounts that a less privileged
-# user namespace inherits, and a remount that would clear them fails with EPERM.
+# statvfs/statfs flag -> the mount flag a remount must repeat: the kernel locks these on mounts that a less
+# privileged user namespace inherits, and a remount that would clear them fails with EPERM.
 _LOCKED_FLAGS = {os.ST_NOSUID: c.MS_NOSUID, os.ST_NODEV: c.MS_NODEV, os.ST_NOEXEC: c.MS_NOEXEC}
-# Where a masked file's replacement comes from: the host's, since every mask is applied before pivot_root.
+# Where a masked file's replacement comes from when the container's own /dev/null will not do (every mask is
+# applied before pivot_root, so this is the host's).
 NULL_DEVICE = "/dev/null"
+NULL_DEVICE_NUMBER = os.makedev(1, 3)
 # What a container gets at a cgroup2 mount that the kernel refuses: the host's hierarchy, bound.
 CGROUP2_HIERARCHY = "/sys/fs/cgroup"
 MOUNTINFO = "/proc/self/mountinfo"
 
 
 def apply_rootfs_plan(steps: tuple[Step, ...], syscalls: Syscalls, rootfs: str) -> None:
-    """Run each step in order; any failure raises ContainerError naming the step (`mounts[2] (/dev/pts): ...`)."""
-    for step in steps:
-        try:
-            _apply(step, syscalls, rootfs)
-        except ContainerError:
-            raise
-        except OSError as error:  # SyscallError included: its text names the call, arguments and errno
-            raise ContainerError(f"{step.what}: {_describe(error)}") from error
+    """Run each step in order; any failure raises ContainerError naming the step (`mounts[2] (/dev/pts): ...`).
+
+    Steps on container paths reach them through one O_PATH descriptor of the rootfs (rootfs_dir.py), closed at
+    the end.
+    """
+    root = RootDir(syscalls, rootfs)
+    try:
+        for step in steps:
+            try:
+                _apply(step, syscalls, root)
+            except ContainerError:
+                raise
+            except OSError as error:  # SyscallError included: its text names the call, arguments and errno
+                raise ContainerError(f"{step.what}: {_describe(error)}") from error
+    finally:
+        root.close()
 
 
-def _apply(step: Step, syscalls: Syscalls, rootfs: str) -> None:
+def _apply(step: Step, syscalls: Syscalls, root: RootDir) -> None:
     if isinstance(step, MountStep):
-        _mount(step, syscalls, rootfs)
+        _mount(step, syscalls, root)
     elif isinstance(step, Symlink):
-        _symlink(step, rootfs)
+        _symlink(step, syscalls, root)
     elif isinstance(step, MaskPath):
-        _mask(step, syscalls, rootfs)
+        _mask(step, syscalls, root)
     elif isinstance(step, ReadonlyPath):
-        _make_readonly(step, syscalls, rootfs)
+        _make_readonly(step, syscalls, root)
     elif isinstance(step, WriteFile):
-        _write(step, rootfs)
+        _write(step, syscalls, root)
     elif isinstance(step, PivotRoot):
         _pivot_root(step, syscalls)
     elif isinstance(step, DeviceNode):
-        _device_node(step, syscalls, rootfs)
+        _device_node(step, syscalls, root)
     else:
         raise TypeError(f"unknown mount plan step {step!r}")
 
 
-def _mount(step: MountStep, syscalls: Syscalls, rootfs: str) -> None:
+def _mount(step: MountStep, syscalls: Syscalls, root: RootDir) -> None:
     if step.optional and step.source and not os.path.exists(step.source):
         return
-    target = resolve_in_root(rootfs, step.target, step.what) if step.in_rootfs else step.target
+    if not step.in_rootfs:  # a host path ("/", the rootfs itself): the runtime's own, no container can swap it
+        flags = step.flags | (locked_flags(step.target) if step.keep_locked_flags else 0)
+        syscalls.mount(step.source, step.target, step.fstype, flags, step.data)
+        return
+    relative = root.resolve(step.target, step.what)
     if step.create:
-        _create_mount_point(target, step)
-    flags = step.flags
-    if step.keep_locked_flags:
-        flags |= locked_flags(target)
-    try:
-        syscalls.mount(step.source, target, step.fstype, flags, step.data)
-    except SyscallError as error:
-        # In a user namespace without its own cgroup namespace the kernel refuses a cgroup2 mount (EPERM); runc
-        # then binds the host's hierarchy instead, and so do we.
-        if step.fstype != "cgroup2" or error.errno not in (errno.EPERM, errno.EBUSY):
-            raise
-        syscalls.mount(CGROUP2_HIERARCHY, target, None, c.MS_BIND | c.MS_REC, None)
-        if flags & REMOUNT_FLAGS:
-            syscalls.mount(None, target, None, c.MS_BIND | c.MS_REMOUNT | (flags & REMOUNT_FLAGS)
-                           | locked_flags(target), None)
+        _create_mount_point(root, relative, step)
+    with root.target(relative) as target:
+        flags = step.flags | (_locked_flags_of(syscalls, target) if step.keep_locked_flags else 0)
+        try:
+            syscalls.mount(step.source, target.path, step.fstype, flags, step.data)
+            return
+        except SyscallError as error:
+            # In a user namespace without its own cgroup namespace the kernel refuses a cgroup2 mount (EPERM); runc
+            # then binds the host's hierarchy instead, and so do we.
+            if step.fstype != "cgroup2" or error.errno not in (errno.EPERM, errno.EBUSY):
+                raise
+        syscalls.mount(CGROUP2_HIERARCHY, target.path, None, c.MS_BIND | c.MS_REC, None)
+    # Only after that fallback bind, which ignored the ro (nosuid, ...) the spec asks for: remount it, through the
+    # path opened anew, since `target` holds the directory that the bind now covers.
+    if flags & REMOUNT_FLAGS:
+        with root.target(relative) as bound:
+            syscalls.mount(None, bound.path, None, c.MS_BIND | c.MS_REMOUNT | (flags & REMOUNT_FLAGS)
+                           | _locked_flags_of(syscalls, bound), None)
 
 
-def _create_mount_point(target: str, step: MountStep) -> None:
+def _create_mount_point(root: RootDir, relative: str, step: MountStep) -> None:
     kind = step.create
     if kind == CREATE_LIKE_SOURCE:
         kind = CREATE_DIR if os.path.isdir(step.source or "") else CREATE_FILE
     if kind == CREATE_DIR:
-        os.makedirs(target, exist_ok=True)
-    elif not os.path.lexists(target):
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        # O_EXCL|O_NOFOLLOW: never open through a symlink planted after the resolution.
-        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644))
+        root.make_dirs(relative)
+    else:
+        root.make_file(relative)
 
 
 def locked_flags(path: str) -> int:
-    """The nosuid/nodev/noexec mount flags that the mount holding `path` has now."""
-    current = os.statvfs(path).f_flag
-    return sum(mount_flag for statvfs_flag, mount_flag in _LOCKED_FLAGS.items() if current & statvfs_flag)
+    """The nosuid/nodev/noexec mount flags that the mount holding host path `path` has now."""
+    return _locked(os.statvfs(path).f_flag)
 
 
-def _symlink(step: Symlink, rootfs: str) -> None:
-    parent = resolve_in_root(rootfs, os.path.dirname(step.link), step.what)
-    link = os.path.join(parent, os.path.basename(step.link))
-    if os.path.lexists(link):
+def _locked_flags_of(syscalls: Syscalls, target: Target) -> int:
+    """The nosuid/nodev/noexec mount flags of the mount holding an opened target."""
+    return _locked(syscalls.fstatfs(target.fd).flags)
+
+
+def _locked(statfs_flags: int) -> int:
+    return sum(mount_flag for statfs_flag, mount_flag in _LOCKED_FLAGS.items() if statfs_flags & statfs_flag)
+
+
+def _symlink(step: Symlink, syscalls: Syscalls, root: RootDir) -> None:
+    name = os.path.basename(step.link)
+    with root.directory(root.resolve(os.path.dirname(step.link), step.what)) as parent:
+        try:
+            syscalls.symlinkat(step.target, parent, name)
+            return
+        except SyscallError as error:
+            if error.errno != errno.EEXIST:
+                raise
         if not step.replace:
             return  # the rootfs already has it, as runc tolerates
-        os.unlink(link)
-    os.symlink(step.target, link)
+        syscalls.unlinkat(parent, name)
+        syscalls.symlinkat(step.target, parent, name)
 
 
-def _mask(step: MaskPath, syscalls: Syscalls, rootfs: str) -> None:
-    path = resolve_in_root(rootfs, step.path, step.what)
-    if not os.path.lexists(path):
-        return  # runc skips masked paths the kernel does not have (/proc/timer_stats, ...)
-    if stat.S_ISDIR(os.lstat(path).st_mode):
-        syscalls.mount("tmpfs", path, "tmpfs", c.MS_RDONLY, None)
-    else:
-        syscalls.mount(_null_device(rootfs), path, None, c.MS_BIND, None)
+def _mask(step: MaskPath, syscalls: Syscalls, root: RootDir) -> None:
+    with root.target(root.resolve(step.path, step.what), missing_ok=True) as target:
+        if target is None:
+            return  # runc skips masked paths the kernel does not have (/proc/timer_stats, ...)
+        if stat.S_ISDIR(syscalls.fstat(target.fd).st_mode):
+            syscalls.mount("tmpfs", target.path, "tmpfs", c.MS_RDONLY, None)
+            return
+        null = _open_null_device(syscalls, root, step.what)
+        try:
+            # Bound from the descriptor just checked: a path string could be swapped for another file (a rootfs's
+            # /dev/null that is a regular file or a link to one) between the check and the bind (CVE-2025-52565).
+            syscalls.mount(fd_path(null), target.path, None, c.MS_BIND, None)
+        finally:
+            syscalls.close(null)
 
 
-def _null_device(rootfs: str) -> str:
-    """The container's own /dev/null when it has one (runc masks after pivot_root, with that one), else the host's."""
-    own = os.path.join(rootfs, "dev", "null")
+def _open_null_device(syscalls: Syscalls, root: RootDir, what: str) -> int:
+    """An O_PATH descriptor of the null device (character device 1:3): the container's own /dev/null, as runc
+    masks with after pivot_root, else the host's."""
+    opening = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+    candidates = ((f"the container's {NULL_DEVICE}", lambda: root.open(NULL_DEVICE.lstrip("/"), opening)),
+                  (f"the host's {NULL_DEVICE}", lambda: syscalls.open(NULL_DEVICE, opening)))
+    refusals = []
+    for name, open_candidate in candidates:
+        try:
+            fd = open_candidate()
+        except SyscallError as error:
+            refusals.append(f"{name}: {error}")
+            continue
+        found = syscalls.fstat(fd)
+        if stat.S_ISCHR(found.st_mode) and found.st_rdev == NULL_DEVICE_NUMBER:
+            return fd
+        syscalls.close(fd)
+        refusals.append(f"{name} is not the null device (mode {stat.filemode(found.st_mode)}, device "
+                        f"{os.major(found.st_rdev)}:{os.minor(found.st_rdev)})")
+    raise ContainerError(f"{what}: no null device to mask it with: {'; '.join(refusals)}")
+
+
+def _device_node(step: DeviceNode, syscalls: Syscalls, root: RootDir) -> None:
+    parent = root.resolve(os.path.dirname(step.path), step.what)
+    root.make_dirs(parent)  # a rootfs whose /dev is no mount may lack the directory
+    with root.directory(parent) as directory:
+        previous = os.umask(0)  # the nodes are 0666 as in runc, whatever the runtime's umask
+        try:
+            syscalls.mknodat(directory, os.path.basename(step.path), stat.S_IFCHR | 0o666,
+                             os.makedev(step.major, step.minor))
+        except SyscallError as error:
+            if error.errno != errno.EEXIST:  # EEXIST: the rootfs brings its own, as runc tolerates
+                raise
+        finally:
+            os.umask(previous)
+
+
+def _make_readonly(step: ReadonlyPath, syscalls: Syscalls, root: RootDir) -> None:
+    relative = root.resolve(step.path, step.what)
+    with root.target(relative, missing_ok=True) as target:
+        if target is None:
+            return
+        syscalls.mount(target.path, target.path, None, c.MS_BIND | c.MS_REC, None)
+    with root.target(relative) as bound:  # anew: the remount must reach the bind just made
+        syscalls.mount(None, bound.path, None, c.MS_BIND | c.MS_REMOUNT | c.MS_RDONLY
+                       | _locked_flags_of(syscalls, bound), None)
+
+
+def _write(step: WriteFile, syscalls: Syscalls, root: RootDir) -> None:
+    # No O_CREAT: a sysctl that does not exist is an error, not a new file in the rootfs. No O_TRUNC: it would cut a
+    # file that is not procfs before the check below refuses it (a sysctl takes what is written at offset 0 anyway).
+    # No symlink on the way: /proc/sys has none, so one there was planted to lead the write elsewhere.
+    fd = root.open(root.resolve(step.path, step.what), os.O_WRONLY,
+                   resolve=c.RESOLVE_IN_ROOT | c.RESOLVE_NO_SYMLINKS | c.RESOLVE_NO_MAGICLINKS)
     try:
-        if stat.S_ISCHR(os.lstat(own).st_mode):
-            return own
-    except FileNotFoundError:
-        pass
-    return NULL_DEVICE
-
-
-def _device_node(step: DeviceNode, syscalls: Syscalls, rootfs: str) -> None:
-    parent = resolve_in_root(rootfs, os.path.dirname(step.path), step.what)
-    os.makedirs(parent, exist_ok=True)  # a rootfs whose /dev is no mount may lack the directory
-    path = os.path.join(parent, os.path.basename(step.path))
-    if os.path.lexists(path):
-        return  # the rootfs brings its own, as runc tolerates
-    previous = os.umask(0)  # the nodes are 0666 as in runc, whatever the runtime's umask
-    try:
-        syscalls.mknod(path, stat.S_IFCHR | 0o666, os.makedev(step.major, step.minor))
+        # Only procfs takes a sysctl: a spec without a proc mount leaves the rootfs's own files at /proc, and a
+        # spec mount may cover any of them with something else.
+        filesystem = syscalls.fstatfs(fd).type
+        if filesystem != c.PROC_SUPER_MAGIC:
+            raise ContainerError(f"{step.what}: {step.path} is not on procfs (filesystem type {filesystem:#x}, "
+                                 f"procfs is {c.PROC_SUPER_MAGIC:#x}): refusing to write the sysctl there")
+        syscalls.write(fd, step.value.encode())
     finally:
-        os.umask(previous)
-
-
-def _make_readonly(step: ReadonlyPath, syscalls: Syscalls, rootfs: str) -> None:
-    path = resolve_in_root(rootfs, step.path, step.what)
-    if not os.path.lexists(path):
-        return
-    syscalls.mount(path, path, None, c.MS_BIND | c.MS_REC, None)
-    syscalls.mount(None, path, None, c.MS_BIND | c.MS_REMOUNT | c.MS_RDONLY | locked_flags(path), None)
-
-
-def _write(step: WriteFile, rootfs: str) -> None:
-    path = resolve_in_root(rootfs, step.path, step.what)
-    # No O_CREAT: a sysctl that does not exist is an error, not a new file in the rootfs.
-    fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
-    try:
-        os.write(fd, step.value.encode())
-    finally:
-        os.close(fd)
+        syscalls.close(fd)
 
 
 def _pivot_root(step: PivotRoot, syscalls: Syscalls) -> None:

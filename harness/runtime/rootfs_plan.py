@@ -16,8 +16,9 @@ def plan_rootfs(spec: Spec, rootfs: str, bundle: str) -> tuple[Step, ...]:
     """The steps that turn a fresh mount namespace into the container's filesystem, in order.
 
     `rootfs` and `bundle` are absolute, symlink-free host paths. Everything except the last propagation change
-    happens before pivot_root, on paths resolved inside `rootfs`, so the host's /dev/null can be the mask source
-    and no step after the pivot needs to look at the filesystem.
+    happens before pivot_root, on paths opened inside `rootfs`, so the host's /dev/null can stand in as the mask
+    source where the container's is not the null device, and no step after the pivot needs to look at the
+    filesystem.
     """
     steps: list[Step] = [
         # Nothing mounted from here on may propagate back to the host.

@@ -11,75 +11,13 @@ from collections.abc import Callable
 from . import constants as c
 from .errors import SyscallError
 from .record import record
+# Flags, Constant, Octal, Hex, OPEN_FLAG_NAMES and StatFs are imported from here too: they were defined here first.
+from .syscall_args import Constant, Flags, Hex, Octal, dirfd_argument as _dirfd  # noqa: F401
 from .syscalls_bpf import BpfSyscalls
-
-PathArg = str | bytes
+from .syscalls_files import OPEN_FLAG_NAMES, FileSyscalls, PathArg, StatFs  # noqa: F401
 
 # clone3 flags that make the child share the parent's memory or stack: Python cannot survive that.
 _UNSAFE_CLONE_FLAGS = c.CLONE_VM | c.CLONE_THREAD | c.CLONE_SIGHAND | c.CLONE_SETTLS | c.CLONE_VFORK
-
-OPEN_FLAG_NAMES = {
-    getattr(os, name): name
-    for name in ("O_WRONLY", "O_RDWR", "O_CREAT", "O_EXCL", "O_NOCTTY", "O_TRUNC", "O_APPEND",
-                 "O_NONBLOCK", "O_DIRECTORY", "O_NOFOLLOW", "O_CLOEXEC", "O_PATH")
-    if hasattr(os, name)
-}
-
-
-class Flags(int):
-    """An int that prints as the names of its bits (`MS_BIND|MS_REC`), so a SyscallError reads like C."""
-
-    def __new__(cls, value: int, names: dict[int, str]) -> "Flags":
-        flags = super().__new__(cls, value)
-        flags.names = names
-        return flags
-
-    def __getnewargs__(self) -> tuple:
-        return (int(self), self.names)
-
-    def __repr__(self) -> str:
-        remaining = int(self)
-        parts = []
-        for bit, name in self.names.items():
-            if remaining & bit == bit:
-                parts.append(name)
-                remaining &= ~bit
-        if remaining:
-            parts.append(hex(remaining))
-        return "|".join(parts) or "0"
-
-
-class Constant(int):
-    """An int that prints as its name (`PR_SET_NO_NEW_PRIVS`) when it has one."""
-
-    def __new__(cls, value: int, names: dict[int, str]) -> "Constant":
-        constant = super().__new__(cls, value)
-        constant.names = names
-        return constant
-
-    def __getnewargs__(self) -> tuple:
-        return (int(self), self.names)
-
-    def __repr__(self) -> str:
-        return self.names.get(int(self), str(int(self)))
-
-
-class Octal(int):
-    """An int that prints in octal (`0o755`), for file modes."""
-
-    def __repr__(self) -> str:
-        return oct(self)
-
-
-class Hex(int):
-    """An int that prints in hex, for capability masks."""
-
-    def __repr__(self) -> str:
-        return hex(self)
-
-
-def _dirfd(fd: int) -> Constant:
-    return Constant(fd, {c.AT_FDCWD: "AT_FDCWD"})
 
 
 @record(frozen=True)
@@ -155,7 +93,7 @@ def _path(value: PathArg | None) -> bytes | None:
     return None if value is None else os.fsencode(value)
 
 
-class Syscalls(BpfSyscalls):
+class Syscalls(FileSyscalls, BpfSyscalls):
     """Real system calls via ctypes. Every method raises SyscallError (an OSError) naming the call on failure."""
 
     def __init__(self, machine: str | None = None) -> None:
@@ -315,22 +253,6 @@ class Syscalls(BpfSyscalls):
         environment = dict(entry.split("=", 1) for entry in env)
         self._invoke("execve", arguments, lambda: self._os_call("execve", arguments, os.execve, path, list(argv),
                                                                 environment))
-
-    # -- files ----------------------------------------------------------------------------------
-
-    def open(self, path: PathArg, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
-        """os.open through the seam, so code that opens namespace files can run against the fake."""
-        arguments = (path, Flags(flags, OPEN_FLAG_NAMES), Octal(mode))
-        return self._invoke("open", arguments, lambda: self._os_call("open", arguments, os.open, path, flags, mode,
-                                                                     dir_fd=dir_fd))
-
-    def mknod(self, path: PathArg, mode: int, device: int) -> None:
-        arguments = (path, Octal(mode), device)
-        self._invoke("mknod", arguments, lambda: self._os_call("mknod", arguments, os.mknod, path, mode, device))
-
-    def close(self, fd: int) -> None:
-        arguments = (fd,)
-        self._invoke("close", arguments, lambda: self._os_call("close", arguments, os.close, fd))
 
     @staticmethod
     def _os_call(name: str, arguments: tuple, function: Callable, *args: object, **kwargs: object) -> object:

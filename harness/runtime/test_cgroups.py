@@ -1,6 +1,7 @@
 """Tests of cgroup paths, limits, the Cgroup manager and stats on a scratch directory standing in for cgroupfs."""
 
 import errno
+import os
 
 import pytest
 
@@ -262,3 +263,59 @@ def test_pivot_root_falls_back_to_move_and_chroot_on_an_initramfs(tmp_path, monk
     apply_rootfs_plan((PivotRoot("pivot_root", str(tmp_path)),), fake, str(tmp_path))
     assert fake.calls == [("chdir", (str(tmp_path),)), ("pivot_root", (".", ".")),
                           ("mount", (".", "/", None, c.MS_MOVE, None)), ("chroot", (".",)), ("chdir", ("/",))]
+
+
+def hybrid_mountinfo(tmp_path, devices: str | None) -> str:
+    """A hybrid host's mountinfo: cgroup2 at /sys/fs/cgroup/unified, and the v1 devices hierarchy at `devices`."""
+    path = tmp_path / "mountinfo"
+    lines = "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n"
+    if devices is not None:
+        lines += f"36 31 0:33 / {devices} rw,relatime - cgroup cgroup rw,devices\n"
+    path.write_text(lines)
+    return str(path)
+
+
+def test_device_rules_without_v2_alone_or_v1_devices_are_refused(tmp_path):
+    """runc's deny-all rule on a host with neither cgroup v2 alone nor the v1 devices controller cannot be
+    enforced: a ContainerError naming linux.resources.devices and both missing mechanisms, not a silent pass."""
+    default = resources_of()
+    for mountinfo in (hybrid_mountinfo(tmp_path, None), str(tmp_path / "missing")):
+        with pytest.raises(ContainerError, match=r"^linux\.resources\.devices: the device rules cannot be enforced on "
+                                                 r"this host \(no cgroup v2 alone, no v1 devices controller\)"):
+            check_resources(default, mountinfo=mountinfo)
+
+
+def test_device_rules_pass_with_a_writable_v1_devices_controller(tmp_path):
+    """The same rules pass where the v1 devices hierarchy is mounted (and writable), or where cgroup v2 runs alone;
+    a spec without device rules passes anywhere."""
+    devices = tmp_path / "devices"
+    devices.mkdir()
+    check_resources(resources_of(), mountinfo=hybrid_mountinfo(tmp_path, str(devices)))
+    check_resources(resources_of(), mountinfo=mountinfo_with(tmp_path, "/sys/fs/cgroup"))
+    check_resources(load_spec(edited({"linux.resources.devices": []})).linux.resources,
+                    mountinfo=hybrid_mountinfo(tmp_path, None))
+
+
+def test_device_rules_v1_cannot_express_are_refused_only_where_v1_enforces_them(tmp_path):
+    """An allow-all followed by a deny is a SpecError naming the deny on a hybrid host (before anything is made);
+    on cgroup v2 alone the eBPF program expresses it, so it passes there."""
+    devices = tmp_path / "devices"
+    devices.mkdir()
+    resources = resources_of(devices=[{"allow": True, "access": "rwm"},
+                                      {"allow": False, "type": "c", "major": 1, "minor": 1, "access": "rwm"}])
+    with pytest.raises(SpecError, match=r"^linux\.resources\.devices\[1\]: this deny rule \(c 1:1 rwm\) takes back "
+                                        r"access that linux\.resources\.devices\[0\] \(the allow-all rule\) grants"):
+        check_resources(resources, mountinfo=hybrid_mountinfo(tmp_path, str(devices)))
+    assert os.listdir(devices) == []
+    check_resources(resources, mountinfo=mountinfo_with(tmp_path, "/sys/fs/cgroup"))
+
+
+def test_an_unwritable_v1_devices_controller_is_refused(tmp_path, monkeypatch):
+    """A user who cannot write the v1 devices hierarchy cannot enforce the rules: refused naming the mount."""
+    devices = tmp_path / "devices"
+    devices.mkdir()
+    monkeypatch.setattr(os, "access", lambda path, mode: not (path == str(devices) and mode == os.W_OK))
+    with pytest.raises(ContainerError, match=r"^linux\.resources\.devices: .*/devices \(the cgroup v1 devices "
+                                             r"controller that enforces the device rules on this host\) is not "
+                                             r"writable"):
+        check_resources(resources_of(), mountinfo=hybrid_mountinfo(tmp_path, str(devices)))

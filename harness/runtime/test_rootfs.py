@@ -10,14 +10,19 @@ from harness.runtime import constants as c
 from harness.runtime.errors import ContainerError, SpecError
 from harness.runtime.mount_options import parse_mount_options
 from harness.runtime.mount_steps import MaskPath, MountStep, PivotRoot, ReadonlyPath, Symlink
-from harness.runtime.recording_syscalls import RecordingSyscalls
+from harness.runtime.recording_syscalls import NULL_DEVICE_STAT, RecordingSyscalls, fake_stat
 from harness.runtime.rootfs import apply_rootfs_plan
 from harness.runtime.rootfs_plan import plan_rootfs
 from harness.runtime.securejoin import resolve_in_root
 from harness.runtime.spec import load_spec
+from harness.runtime.syscalls import StatFs
 from harness.runtime.test_spec import edited, runc_config
 
 PIVOT_CALLS = ["chdir", "pivot_root", "umount2", "chdir"]
+IN_ROOT = c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS
+ROOTFS_FD = 1000  # the fake's first descriptor: the rootfs, opened O_PATH before the first container path
+DIRECTORY_STAT = fake_stat(stat.S_IFDIR | 0o555)
+MAGIC_LINK = "/proc/self/fd/"
 
 
 @pytest.fixture
@@ -28,48 +33,128 @@ def bundle(tmp_path):
     return root
 
 
-def plan_and_apply(config: dict, bundle) -> tuple[RecordingSyscalls, str]:
+def plan_and_apply(config: dict, bundle, fake: RecordingSyscalls | None = None) -> tuple[RecordingSyscalls, str]:
     """Plan the config's mounts and run the plan on the fake; returns the fake and the rootfs path."""
     rootfs = str(bundle / "rootfs")
-    fake = RecordingSyscalls()
+    fake = fake or RecordingSyscalls()
     apply_rootfs_plan(plan_rootfs(load_spec(config), rootfs, str(bundle)), fake, rootfs)
     return fake, rootfs
 
 
+def opened(fake: RecordingSyscalls, path: object) -> object:
+    """`fd:proc` for /proc/self/fd/N where the fake handed out N for "proc"; anything else unchanged."""
+    if isinstance(path, str) and path.startswith(MAGIC_LINK):
+        return f"fd:{fake.path_of(int(path[len(MAGIC_LINK):]))}"
+    return path
+
+
+def mounts(fake: RecordingSyscalls) -> list[tuple]:
+    """The recorded mount calls, with source and target magic links shown as what their fd was opened as."""
+    return [(opened(fake, source), opened(fake, target), *rest)
+            for source, target, *rest in fake.arguments_of("mount")]
+
+
 def mounts_onto(fake: RecordingSyscalls, target: str) -> list[tuple]:
-    """The recorded mount calls whose target is `target`."""
-    return [arguments for arguments in fake.arguments_of("mount") if arguments[1] == target]
+    """The recorded mount calls whose target is `target` (`fd:dev/pts` for a container path)."""
+    return [arguments for arguments in mounts(fake) if arguments[1] == target]
+
+
+def fds_opened_as(fake: RecordingSyscalls, path: str) -> list[int]:
+    """The fake descriptors handed out for `path`, in order."""
+    return [fd for fd in range(ROOTFS_FD, 2000) if fake.path_of(fd) == path]
+
+
+def fd_of(fake: RecordingSyscalls, target: str) -> int:
+    """The descriptor number behind a recorded magic-link mount target."""
+    assert target.startswith(MAGIC_LINK), target
+    return int(target[len(MAGIC_LINK):])
 
 
 def test_runc_default_spec_mounts_in_order_then_pivots(bundle):
     """runc's default config: private /, rootfs bind, proc, /dev tmpfs with data, devpts, shm, mqueue,
     sysfs read-only, cgroup2 for the `cgroup` entry, and pivot_root(".", ".") + detach as the last calls."""
     fake, rootfs = plan_and_apply(runc_config(), bundle)
-    mounts = fake.arguments_of("mount")
-    assert mounts[0] == (None, "/", None, c.MS_REC | c.MS_PRIVATE, None)
-    assert mounts[1] == (rootfs, rootfs, None, c.MS_BIND | c.MS_REC, None)
-    assert mounts[2] == ("proc", f"{rootfs}/proc", "proc", 0, None)
-    assert mounts[3] == ("tmpfs", f"{rootfs}/dev", "tmpfs", c.MS_NOSUID | c.MS_STRICTATIME, "mode=755,size=65536k")
-    assert mounts[4] == ("devpts", f"{rootfs}/dev/pts", "devpts", c.MS_NOSUID | c.MS_NOEXEC,
-                         "newinstance,ptmxmode=0666,mode=0620,gid=5")
-    assert mounts[7] == ("sysfs", f"{rootfs}/sys", "sysfs", c.MS_NOSUID | c.MS_NOEXEC | c.MS_NODEV | c.MS_RDONLY, None)
-    assert mounts[8][1:3] == (f"{rootfs}/sys/fs/cgroup", "cgroup2")
-    assert fake.names()[-4:] == PIVOT_CALLS
-    assert fake.calls[-4:] == [("chdir", (rootfs,)), ("pivot_root", (".", ".")), ("umount2", (".", c.MNT_DETACH)),
-                               ("chdir", ("/",))]
+    done = mounts(fake)
+    assert done[0] == (None, "/", None, c.MS_REC | c.MS_PRIVATE, None)
+    assert done[1] == (rootfs, rootfs, None, c.MS_BIND | c.MS_REC, None)
+    assert done[2] == ("proc", "fd:proc", "proc", 0, None)
+    assert done[3] == ("tmpfs", "fd:dev", "tmpfs", c.MS_NOSUID | c.MS_STRICTATIME, "mode=755,size=65536k")
+    assert done[4] == ("devpts", "fd:dev/pts", "devpts", c.MS_NOSUID | c.MS_NOEXEC,
+                       "newinstance,ptmxmode=0666,mode=0620,gid=5")
+    assert done[7] == ("sysfs", "fd:sys", "sysfs", c.MS_NOSUID | c.MS_NOEXEC | c.MS_NODEV | c.MS_RDONLY, None)
+    assert done[8][1:3] == ("fd:sys/fs/cgroup", "cgroup2")
+    # The rootfs's descriptor is the first one opened, after the rootfs bind, and the last one closed.
+    assert fake.calls[fake.names().index("open")] == ("open", (rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC,
+                                                               0o777))
+    assert fake.names().index("open") == 2 and fake.path_of(ROOTFS_FD) == rootfs
+    assert fake.calls[-5:] == [("chdir", (rootfs,)), ("pivot_root", (".", ".")), ("umount2", (".", c.MNT_DETACH)),
+                               ("chdir", ("/",)), ("close", (ROOTFS_FD,))]
+
+
+def test_mount_target_is_opened_in_the_root_mounted_through_its_fd_then_closed(bundle):
+    """A spec mount's destination is opened O_PATH with openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS) from the
+    rootfs fd, mount(2) is pointed at /proc/self/fd/N of that fd, and the fd is closed right after."""
+    config = edited({"mounts": [{"destination": "/mnt/x", "type": "tmpfs", "source": "tmpfs"}]})
+    fake, _ = plan_and_apply(config, bundle)
+    (target_open,) = [arguments for arguments in fake.arguments_of("openat2") if arguments[1] == "mnt/x"]
+    (target_fd,) = fds_opened_as(fake, "mnt/x")
+    assert target_open == (ROOTFS_FD, "mnt/x", os.O_PATH | os.O_CLOEXEC, 0, IN_ROOT)
+    mount = ("mount", ("tmpfs", f"{MAGIC_LINK}{target_fd}", "tmpfs", 0, None))
+    assert fake.calls.index(mount) + 1 == fake.calls.index(("close", (target_fd,)))
+    # The missing mount point is made component by component, each parent re-opened in the root.
+    assert [(fake.path_of(dirfd) if dirfd != ROOTFS_FD else ".", name, mode)
+            for dirfd, name, mode in fake.arguments_of("mkdirat")][:2] == [(".", "mnt", 0o755), ("mnt", "x", 0o755)]
+    assert ("openat2", (ROOTFS_FD, "mnt", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, 0, IN_ROOT)) in fake.calls
+
+
+def test_every_descriptor_opened_is_closed(bundle):
+    """The plan closes each descriptor it opens (targets, parents, null devices, the rootfs), exactly once."""
+    fake, _ = plan_and_apply(runc_config(), bundle)
+    handed_out = {fd for fd in range(ROOTFS_FD, 2000) if fake.path_of(fd) is not None}
+    closed = [arguments[0] for arguments in fake.arguments_of("close")]
+    assert len(handed_out) > 20 and sorted(closed) == sorted(handed_out)
+
+
+def test_without_openat2_the_host_path_string_is_used(bundle):
+    """On a kernel without openat2 (ENOSYS, Linux < 5.6) the plan falls back to host path strings, asking once."""
+    fake = RecordingSyscalls()
+    fake.fail("openat2", errno.ENOSYS)
+    config = edited({"mounts": [{"destination": "/mnt/x", "type": "tmpfs", "source": "tmpfs"}]})
+    _, rootfs = plan_and_apply(config, bundle, fake)
+    assert len(fake.arguments_of("openat2")) == 1
+    assert fake.arguments_of("mount")[2] == ("tmpfs", f"{rootfs}/mnt/x", "tmpfs", 0, None)
+    assert ("open", (f"{rootfs}/mnt/x", os.O_PATH | os.O_CLOEXEC, 0)) in fake.calls
+
+
+def test_openat2_eagain_is_retried(bundle):
+    """openat2 answers EAGAIN when a rename or mount raced the lookup: the same call is made again."""
+    fake = RecordingSyscalls()
+    fake.fail("openat2", errno.EAGAIN, when=lambda arguments: arguments[1] == "proc"
+              and len([called for called in fake.arguments_of("openat2") if called[1] == "proc"]) < 3)
+    plan_and_apply(runc_config(), bundle, fake)
+    assert mounts_onto(fake, "fd:proc") == [("proc", "fd:proc", "proc", 0, None)]
+    assert [called[1] for called in fake.arguments_of("openat2")].count("proc") == 3
 
 
 def test_minimal_dev_makes_nodes_and_symlinks(bundle):
     """/dev/null and friends are made with mknod (0666 character devices, as runc); ptmx, fd and stdio are
     symlinks."""
-    fake, rootfs = plan_and_apply(runc_config(), bundle)
+    fake, _ = plan_and_apply(runc_config(), bundle)
     nodes = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "urandom": (1, 9), "tty": (5, 0)}
-    assert fake.arguments_of("mknod") == [(f"{rootfs}/dev/{name}", stat.S_IFCHR | 0o666, os.makedev(*numbers))
-                                          for name, numbers in nodes.items()]
-    assert mounts_onto(fake, f"{rootfs}/dev/null") == []
-    assert os.readlink(f"{rootfs}/dev/ptmx") == "pts/ptmx"
-    assert os.readlink(f"{rootfs}/dev/fd") == "/proc/self/fd"
-    assert os.readlink(f"{rootfs}/dev/stderr") == "/proc/self/fd/2"
+    assert [(fake.path_of(dirfd), *rest) for dirfd, *rest in fake.arguments_of("mknodat")] == [
+        ("dev", name, stat.S_IFCHR | 0o666, os.makedev(*numbers)) for name, numbers in nodes.items()]
+    assert mounts_onto(fake, "fd:dev/null") == []
+    links = {name: target for target, dirfd, name in fake.arguments_of("symlinkat") if fake.path_of(dirfd) == "dev"}
+    assert links["ptmx"] == "pts/ptmx" and links["fd"] == "/proc/self/fd" and links["stderr"] == "/proc/self/fd/2"
+
+
+def test_existing_symlink_is_kept_or_replaced_as_the_step_says(bundle):
+    """An existing /dev/fd (EEXIST) stays, as runc tolerates; /dev/ptmx is unlinked and made anew."""
+    fake = RecordingSyscalls()
+    fake.fail("symlinkat", errno.EEXIST, when=lambda arguments: "unlinkat" not in fake.names())
+    plan_and_apply(runc_config(), bundle, fake)
+    assert [(fake.path_of(dirfd), name) for dirfd, name in fake.arguments_of("unlinkat")] == [("dev", "ptmx")]
+    assert fake.names()[fake.names().index("unlinkat") + 1] == "symlinkat"
 
 
 def test_user_namespace_binds_host_nodes_over_empty_files(bundle):
@@ -77,12 +162,12 @@ def test_user_namespace_binds_host_nodes_over_empty_files(bundle):
     config = edited({"linux.namespaces[5]": {"type": "user"},
                      "linux.uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
                      "linux.gidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}]})
-    fake, rootfs = plan_and_apply(config, bundle)
-    assert "mknod" not in fake.names()
+    fake, _ = plan_and_apply(config, bundle)
+    assert "mknodat" not in fake.names()
+    created = [(fake.path_of(dirfd), name, flags, mode) for dirfd, name, flags, mode in fake.arguments_of("openat")]
     for name in ("null", "zero", "full", "random", "urandom"):
-        assert mounts_onto(fake, f"{rootfs}/dev/{name}") == [(f"/dev/{name}", f"{rootfs}/dev/{name}", None,
-                                                              c.MS_BIND, None)]
-        assert os.path.isfile(f"{rootfs}/dev/{name}")
+        assert mounts_onto(fake, f"fd:dev/{name}") == [(f"/dev/{name}", f"fd:dev/{name}", None, c.MS_BIND, None)]
+        assert ("dev", name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644) in created
 
 
 def test_refused_cgroup2_mount_binds_the_host_hierarchy(bundle):
@@ -90,21 +175,22 @@ def test_refused_cgroup2_mount_binds_the_host_hierarchy(bundle):
     of the host's /sys/fs/cgroup, remounted read-only as the spec asks (runc does the same)."""
     fake = RecordingSyscalls()
     fake.fail("mount", errno.EPERM, when=lambda arguments: arguments[2] == "cgroup2")
-    rootfs = str(bundle / "rootfs")
-    apply_rootfs_plan(plan_rootfs(load_spec(runc_config()), rootfs, str(bundle)), fake, rootfs)
-    target = f"{rootfs}/sys/fs/cgroup"
-    refused, bind, remount = mounts_onto(fake, target)
+    plan_and_apply(runc_config(), bundle, fake)
+    refused, bind, remount = mounts_onto(fake, "fd:sys/fs/cgroup")
     assert refused[2] == "cgroup2"
-    assert bind == ("/sys/fs/cgroup", target, None, c.MS_BIND | c.MS_REC, None)
+    assert bind == ("/sys/fs/cgroup", "fd:sys/fs/cgroup", None, c.MS_BIND | c.MS_REC, None)
     assert remount[3] & (c.MS_BIND | c.MS_REMOUNT | c.MS_RDONLY) == c.MS_BIND | c.MS_REMOUNT | c.MS_RDONLY
+    # The remount goes through a descriptor opened after the bind: the first one holds the directory underneath.
+    raw = [arguments for arguments in fake.arguments_of("mount") if opened(fake, arguments[1]) == "fd:sys/fs/cgroup"]
+    assert fd_of(fake, raw[1][1]) < fd_of(fake, raw[2][1])
 
 
 def test_bind_mount_of_host_dev_brings_no_devices(bundle):
     """A spec that binds the host's /dev gets no device binds of its own, as in runc."""
     config = edited({"mounts": [{"destination": "/dev", "type": "bind", "source": "/dev", "options": ["rbind"]}]})
-    fake, rootfs = plan_and_apply(config, bundle)
-    assert mounts_onto(fake, f"{rootfs}/dev") == [("/dev", f"{rootfs}/dev", None, c.MS_BIND | c.MS_REC, None)]
-    assert mounts_onto(fake, f"{rootfs}/dev/null") == []
+    fake, _ = plan_and_apply(config, bundle)
+    assert mounts_onto(fake, "fd:dev") == [("/dev", "fd:dev", None, c.MS_BIND | c.MS_REC, None)]
+    assert mounts_onto(fake, "fd:dev/null") == [] and "mknodat" not in fake.names()
 
 
 def test_read_only_bind_mount_is_bound_then_remounted(bundle):
@@ -113,21 +199,26 @@ def test_read_only_bind_mount_is_bound_then_remounted(bundle):
     (bundle / "data").mkdir()
     config = edited({"mounts": [{"destination": "/mnt/data", "type": "bind", "source": "data",
                                  "options": ["rbind", "ro", "rprivate"]}]})
-    fake, rootfs = plan_and_apply(config, bundle)
-    target = f"{rootfs}/mnt/data"
-    bind, remount, propagation = mounts_onto(fake, target)
-    assert bind == (f"{bundle}/data", target, None, c.MS_BIND | c.MS_REC, None)
+    fake, _ = plan_and_apply(config, bundle)
+    bind, remount, propagation = mounts_onto(fake, "fd:mnt/data")
+    assert bind == (f"{bundle}/data", "fd:mnt/data", None, c.MS_BIND | c.MS_REC, None)
     assert remount[3] & (c.MS_BIND | c.MS_REMOUNT | c.MS_RDONLY) == c.MS_BIND | c.MS_REMOUNT | c.MS_RDONLY
-    assert propagation == (None, target, None, c.MS_PRIVATE | c.MS_REC, None)
-    assert os.path.isdir(target)
+    assert propagation == (None, "fd:mnt/data", None, c.MS_PRIVATE | c.MS_REC, None)
+    assert ("mnt", "data") in [(fake.path_of(dirfd), name) for dirfd, name, _ in fake.arguments_of("mkdirat")]
+    # Each of the three calls opened the destination anew (a remount needs the bind's root, not what it covers).
+    targets = {arguments[1] for arguments in fake.arguments_of("mount") if opened(fake, arguments[1]) == "fd:mnt/data"}
+    assert len(targets) == 3
 
 
 def test_bind_mount_of_a_file_creates_a_file_mount_point(bundle):
     """Binding a file needs a file to mount over: the plan's executor creates an empty one."""
     (bundle / "hosts").write_text("127.0.0.1 localhost\n")
     config = edited({"mounts": [{"destination": "/etc/hosts", "type": "bind", "source": "hosts"}]})
-    fake, rootfs = plan_and_apply(config, bundle)
-    assert os.path.isfile(f"{rootfs}/etc/hosts") and mounts_onto(fake, f"{rootfs}/etc/hosts")
+    fake, _ = plan_and_apply(config, bundle)
+    (dirfd, name, flags, mode), = fake.arguments_of("openat")
+    assert (fake.path_of(dirfd), name, mode) == ("etc", "hosts", 0o644)
+    assert flags & (os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW) == os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    assert mounts_onto(fake, "fd:etc/hosts") == [(f"{bundle}/hosts", "fd:etc/hosts", None, c.MS_BIND, None)]
 
 
 def test_destination_escaping_through_a_symlink_is_refused_naming_the_mount(bundle):
@@ -157,48 +248,93 @@ def test_symlink_loop_is_refused(bundle):
 
 
 def test_masked_paths_bind_null_over_files_and_ro_tmpfs_over_dirs(bundle):
-    """maskedPaths: /dev/null over a file, an empty read-only tmpfs over a directory, nothing for a missing one."""
-    proc = bundle / "rootfs" / "proc"
-    (proc / "acpi").mkdir(parents=True)
-    (proc / "kcore").write_text("")
-    fake, rootfs = plan_and_apply(runc_config(), bundle)
-    assert mounts_onto(fake, f"{rootfs}/proc/kcore") == [("/dev/null", f"{rootfs}/proc/kcore", None, c.MS_BIND, None)]
-    assert mounts_onto(fake, f"{rootfs}/proc/acpi") == [("tmpfs", f"{rootfs}/proc/acpi", "tmpfs", c.MS_RDONLY, None)]
-    assert mounts_onto(fake, f"{rootfs}/proc/keys") == []
+    """maskedPaths: the null device over a file, an empty read-only tmpfs over a directory, nothing for a missing
+    one; the file is bound from the container's own /dev/null, opened O_PATH|O_NOFOLLOW and checked to be 1:3."""
+    fake = RecordingSyscalls()
+    fake.set_result("fstat", lambda arguments: DIRECTORY_STAT if fake.path_of(arguments[0]) == "proc/acpi"
+                    else NULL_DEVICE_STAT)
+    fake.fail("openat2", errno.ENOENT, when=lambda arguments: arguments[1] == "proc/keys")
+    plan_and_apply(runc_config(), bundle, fake)
+    assert mounts_onto(fake, "fd:proc/kcore") == [("fd:dev/null", "fd:proc/kcore", None, c.MS_BIND, None)]
+    assert mounts_onto(fake, "fd:proc/acpi") == [("tmpfs", "fd:proc/acpi", "tmpfs", c.MS_RDONLY, None)]
+    assert mounts_onto(fake, "fd:proc/keys") == []
+    assert (ROOTFS_FD, "dev/null", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, 0, IN_ROOT) in fake.arguments_of("openat2")
+
+
+@pytest.mark.parametrize("host_is_null", [True, False], ids=["host-null", "no-null-at-all"])
+def test_mask_source_that_is_not_the_null_device_is_refused(bundle, host_is_null):
+    """A container /dev/null that is character device 1:1 (/dev/mem) is not bound over a masked file: the host's
+    /dev/null is, after the same check; if that is no null device either, the error names the masked path."""
+    fake = RecordingSyscalls()
+    mem = fake_stat(stat.S_IFCHR | 0o666, os.makedev(1, 1))
+    fake.set_result("fstat", lambda arguments: NULL_DEVICE_STAT
+                    if host_is_null and fake.path_of(arguments[0]) == "/dev/null" else mem)
+    if not host_is_null:
+        with pytest.raises(ContainerError, match=r"linux\.maskedPaths\[0\] \(/proc/acpi\): no null device .*"
+                           r"container's /dev/null is not the null device \(mode crw-rw-rw-, device 1:1\)"):
+            plan_and_apply(runc_config(), bundle, fake)
+        assert "pivot_root" not in fake.names()
+        return
+    plan_and_apply(runc_config(), bundle, fake)
+    assert mounts_onto(fake, "fd:proc/kcore") == [("fd:/dev/null", "fd:proc/kcore", None, c.MS_BIND, None)]
+    assert ("open", ("/dev/null", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, 0o777)) in fake.calls
+    container_null = fds_opened_as(fake, "dev/null")
+    assert container_null and all(("close", (fd,)) in fake.calls for fd in container_null)
 
 
 def test_readonly_paths_are_bound_and_remounted_read_only(bundle):
-    """readonlyPaths: the path bound onto itself, then remounted with MS_RDONLY (before pivot_root)."""
-    (bundle / "rootfs" / "proc" / "sys").mkdir(parents=True)
-    fake, rootfs = plan_and_apply(runc_config(), bundle)
-    path = f"{rootfs}/proc/sys"
-    bind, remount = mounts_onto(fake, path)
-    assert bind == (path, path, None, c.MS_BIND | c.MS_REC, None)
+    """readonlyPaths: the path bound onto itself, then remounted with MS_RDONLY through a descriptor opened after
+    the bind (before pivot_root)."""
+    fake, _ = plan_and_apply(runc_config(), bundle)
+    bind, remount = mounts_onto(fake, "fd:proc/sys")
+    assert bind == ("fd:proc/sys", "fd:proc/sys", None, c.MS_BIND | c.MS_REC, None)
     assert remount[3] & (c.MS_BIND | c.MS_REMOUNT | c.MS_RDONLY) == c.MS_BIND | c.MS_REMOUNT | c.MS_RDONLY
-    assert fake.calls.index(("mount", remount)) < fake.names().index("pivot_root")
+    raw = [arguments for arguments in fake.arguments_of("mount") if opened(fake, arguments[1]) == "fd:proc/sys"]
+    assert raw[0][0] == raw[0][1] and fd_of(fake, raw[0][1]) < fd_of(fake, raw[1][1])
+    assert fake.names().index("pivot_root") > max(index for index, (name, arguments) in enumerate(fake.calls)
+                                                  if name == "mount" and arguments == raw[1])
 
 
 def test_read_only_root_is_remounted_just_before_the_pivot(bundle):
-    """root.readonly remounts the rootfs bind read-only as the last mount before pivot_root."""
+    """root.readonly remounts the rootfs bind (a host path) read-only as the last mount before pivot_root."""
     fake, rootfs = plan_and_apply(runc_config(), bundle)
-    last_mount = fake.calls[-5]
+    last_mount = fake.calls[-6]
     assert last_mount[0] == "mount" and last_mount[1][1] == rootfs
     assert last_mount[1][3] & (c.MS_BIND | c.MS_REMOUNT | c.MS_RDONLY) == c.MS_BIND | c.MS_REMOUNT | c.MS_RDONLY
 
 
-def test_sysctl_is_written_under_proc_sys_of_the_rootfs(bundle):
-    """linux.sysctl keys become files under the container's /proc/sys, dots turned into slashes."""
-    sysctl_file = bundle / "rootfs" / "proc" / "sys" / "net" / "ipv4" / "ip_forward"
-    sysctl_file.parent.mkdir(parents=True)
-    sysctl_file.write_text("0")
-    plan_and_apply(edited({"linux.sysctl": {"net.ipv4.ip_forward": "1"}}), bundle)
-    assert sysctl_file.read_text() == "1"
+def test_sysctl_is_written_through_an_fd_checked_to_be_on_procfs(bundle):
+    """linux.sysctl keys become files under the container's /proc/sys (dots turned into slashes), opened with
+    openat2(O_WRONLY, RESOLVE_IN_ROOT|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS) and written once fstatfs
+    says they are on procfs."""
+    fake = RecordingSyscalls(results={"fstatfs": StatFs(type=c.PROC_SUPER_MAGIC, flags=0)})
+    plan_and_apply(edited({"linux.sysctl": {"net.ipv4.ip_forward": "1"}}), bundle, fake)
+    path = "proc/sys/net/ipv4/ip_forward"
+    (opening,), (fd,) = [arguments for arguments in fake.arguments_of("openat2") if arguments[1] == path], \
+        fds_opened_as(fake, path)
+    assert opening == (ROOTFS_FD, "proc/sys/net/ipv4/ip_forward", os.O_WRONLY | os.O_CLOEXEC, 0,
+                       c.RESOLVE_IN_ROOT | c.RESOLVE_NO_SYMLINKS | c.RESOLVE_NO_MAGICLINKS)
+    start = fake.calls.index(("fstatfs", (fd,)))
+    assert fake.calls[start + 1:start + 3] == [("write", (fd, b"1")), ("close", (fd,))]
+
+
+def test_sysctl_not_on_procfs_is_refused_naming_the_json_path(bundle):
+    """A rootfs that puts another filesystem at /proc/sys gets no write: the error names linux.sysctl["key"]."""
+    fake = RecordingSyscalls(results={"fstatfs": StatFs(type=0xEF53, flags=0)})
+    with pytest.raises(ContainerError, match=r'linux\.sysctl\["net\.ipv4\.ip_forward"\]: /proc/sys/net/ipv4/'
+                       r"ip_forward is not on procfs \(filesystem type 0xef53"):
+        plan_and_apply(edited({"linux.sysctl": {"net.ipv4.ip_forward": "1"}}), bundle, fake)
+    assert "write" not in fake.names() and fake.names()[-2:] == ["close", "close"]
 
 
 def test_missing_sysctl_is_an_error_naming_the_json_path(bundle):
-    """A sysctl the kernel does not have is an error naming linux.sysctl["key"], not a new file."""
-    with pytest.raises(ContainerError, match=r'linux\.sysctl\["net\.no\.such"\]: No such file'):
-        plan_and_apply(edited({"linux.sysctl": {"net.no.such": "1"}}), bundle)
+    """A sysctl the kernel does not have is an error naming linux.sysctl["key"] and the failed openat2."""
+    fake = RecordingSyscalls()
+    fake.fail("openat2", errno.ENOENT, when=lambda arguments: arguments[1] == "proc/sys/net/no/such")
+    with pytest.raises(ContainerError, match=r'linux\.sysctl\["net\.no\.such"\]: openat2\(1000, '
+                       r"'proc/sys/net/no/such', O_WRONLY\|O_CLOEXEC, 0o0, RESOLVE_NO_MAGICLINKS\|"
+                       r"RESOLVE_NO_SYMLINKS\|RESOLVE_IN_ROOT\) failed: ENOENT"):
+        plan_and_apply(edited({"linux.sysctl": {"net.no.such": "1"}}), bundle, fake)
 
 
 def test_failed_mount_names_the_spec_mount_and_the_syscall(bundle):

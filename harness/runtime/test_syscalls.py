@@ -5,13 +5,14 @@ import os
 import pickle
 import signal
 import socket
+import stat
 
 import pytest
 
 from harness.runtime import constants as c
 from harness.runtime.errors import SpecError, SyscallError
 from harness.runtime.recording_syscalls import FAKE_CHILD_PID, RecordingSyscalls
-from harness.runtime.syscalls import CapabilitySets, CloneResult, Flags, Syscalls
+from harness.runtime.syscalls import CapabilitySets, CloneResult, Flags, StatFs, Syscalls
 
 
 def test_fake_records_calls_in_order_with_plain_comparable_arguments():
@@ -47,11 +48,24 @@ def test_fake_never_reaches_the_kernel():
 
 
 def test_fake_hands_out_distinct_fake_descriptors():
-    """open, open_tree, pidfd_open and clone3 with CLONE_PIDFD return distinct fake fds."""
+    """open, openat2, open_tree, pidfd_open and clone3 with CLONE_PIDFD return distinct fake fds; path_of tells
+    what an opened one was opened as."""
     fake = RecordingSyscalls()
     fds = [fake.open("/proc/1/ns/net", os.O_RDONLY), fake.open_tree(c.AT_FDCWD, "/src", c.OPEN_TREE_CLONE),
-           fake.pidfd_open(1), fake.clone3(c.CLONE_PIDFD).pidfd]
-    assert len(set(fds)) == 4 and min(fds) >= 1000
+           fake.pidfd_open(1), fake.clone3(c.CLONE_PIDFD).pidfd,
+           fake.openat2(1000, "proc", os.O_PATH, resolve=c.RESOLVE_IN_ROOT)]
+    assert len(set(fds)) == 5 and min(fds) >= 1000
+    assert (fake.path_of(fds[0]), fake.path_of(fds[1]), fake.path_of(fds[4]), fake.path_of(fds[2])) == (
+        "/proc/1/ns/net", "/src", "proc", None)
+
+
+def test_fake_file_queries_have_harmless_defaults():
+    """The fake's fstat reports the null device, fstatfs type 0 without flags, write the whole buffer."""
+    fake = RecordingSyscalls()
+    found = fake.fstat(1000)
+    assert stat.S_ISCHR(found.st_mode) and found.st_rdev == os.makedev(1, 3)
+    assert fake.fstatfs(1000) == StatFs(type=0, flags=0) and fake.write(1000, b"abc") == 3
+    assert repr(fake.arguments_of("write")[0]) == "(1000, b'abc')"
 
 
 def test_fake_clone3_defaults_to_the_parent_side():
@@ -150,6 +164,66 @@ def test_open_failure_is_a_syscall_error():
     assert isinstance(caught.value, SyscallError)
     assert caught.value.errno == errno.ENOENT
     assert "O_CLOEXEC" in str(caught.value) and "0o777" in str(caught.value)
+
+
+def test_openat2_in_root_reads_an_absolute_symlink_inside_the_root(tmp_path):
+    """openat2 with RESOLVE_IN_ROOT (Linux 5.6) resolves an absolute symlink relative to the dirfd: through
+    /link -> /inside it opens <dir>/inside/file, not the host's /inside/file."""
+    (tmp_path / "inside").mkdir()
+    (tmp_path / "inside" / "file").write_text("in root")
+    os.symlink("/inside", tmp_path / "link")
+    root = os.open(tmp_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fd = _openat2_or_skip(root, "link/file", os.O_RDONLY | os.O_CLOEXEC, c.RESOLVE_IN_ROOT)
+        with os.fdopen(fd) as opened:
+            assert opened.read() == "in root"
+    finally:
+        os.close(root)
+
+
+def test_openat2_failure_names_flags_and_resolve_by_name(tmp_path):
+    """RESOLVE_NO_SYMLINKS refuses a symlink on the way (ELOOP); the SyscallError prints the open flags and the
+    resolve flags by name."""
+    (tmp_path / "inside").mkdir()
+    os.symlink("inside", tmp_path / "link")
+    root = os.open(tmp_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        _openat2_or_skip(root, ".", os.O_PATH | os.O_CLOEXEC, 0, close=True)
+        with pytest.raises(SyscallError) as caught:
+            Syscalls().openat2(root, "link", os.O_PATH | os.O_CLOEXEC,
+                               resolve=c.RESOLVE_NO_SYMLINKS | c.RESOLVE_BENEATH)
+    finally:
+        os.close(root)
+    assert caught.value.errno == errno.ELOOP
+    assert str(caught.value) == (f"openat2({root}, 'link', O_CLOEXEC|O_PATH, 0o0, RESOLVE_NO_SYMLINKS|"
+                                 "RESOLVE_BENEATH) failed: ELOOP (Too many levels of symbolic links)")
+
+
+def test_fstat_and_fstatfs_describe_an_o_path_descriptor():
+    """fstat and fstatfs work on O_PATH descriptors: /dev/null is character device 1:3, /proc/self is procfs."""
+    syscalls = Syscalls()
+    null = syscalls.open("/dev/null", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    proc = syscalls.open("/proc/self", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        found = syscalls.fstat(null)
+        assert stat.S_ISCHR(found.st_mode) and found.st_rdev == os.makedev(1, 3)
+        assert syscalls.fstatfs(proc).type == c.PROC_SUPER_MAGIC
+        assert syscalls.fstatfs(proc).flags & os.ST_NOSUID == os.statvfs("/proc").f_flag & os.ST_NOSUID
+    finally:
+        syscalls.close(null)
+        syscalls.close(proc)
+
+
+def _openat2_or_skip(dirfd: int, path: str, flags: int, resolve: int, close: bool = False) -> int:
+    try:
+        fd = Syscalls().openat2(dirfd, path, flags, resolve=resolve)
+    except SyscallError as error:
+        if error.errno == errno.ENOSYS:
+            pytest.skip("openat2 needs Linux 5.6")
+        raise
+    if close:
+        os.close(fd)
+    return fd
 
 
 def test_unprivileged_queries_succeed():
