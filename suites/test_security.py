@@ -579,10 +579,12 @@ def test_creator_killed_before_the_state_write(bundles, host, runtime):
 BUNDLED_NAMES = ("bundled", "bundled-cli")
 
 
-@pytest.mark.parametrize("cid", ["cont\u00e9", "-rf"], ids=["non-ascii", "leading-dash"])
+@pytest.mark.parametrize("cid", ["cont\u00e9", "-rf", "cgroup.procs"], ids=["non-ascii", "leading-dash",
+                                                                        "interface-file"])
 def test_unusual_container_ids_are_refused(container, host, runtime, cid):
-    """Ids become directory names, cgroup names and command-line arguments: a non-ASCII one, or one starting
-    with "-" (read as an option by every tool handed it later), is refused by create with an error naming it.
+    """Ids become directory names, cgroup names and command-line arguments: a non-ASCII one, one starting with "-"
+    (read as an option by every tool handed it later), or one naming a cgroup interface file (the container's
+    cgroup would be the parent's cgroup.procs) is refused by create with an error naming it.
     runc and crun may differ: accepting such an id is no hole in the runtime itself, so it is reported (skip)."""
     result = attempt(container.create, ["true"], cid=cid)
     foreign = inner(runtime).name not in BUNDLED_NAMES

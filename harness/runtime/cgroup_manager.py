@@ -51,7 +51,11 @@ class Cgroup:
             try:
                 os.mkdir(current, 0o755)
             except FileExistsError:
-                pass  # a shared parent, or a cgroup prepared by the caller
+                if not os.path.isdir(current):  # ids like "cgroup.procs" name the parent's interface files
+                    raise ContainerError(f"cannot create the cgroup {current}: the parent has a file of that name (a "
+                                         f"cgroup interface file); choose another container id or "
+                                         f"linux.cgroupsPath") from None
+                # else a shared parent, or a cgroup prepared by the caller
             except OSError as error:
                 raise ContainerError(f"cannot create the cgroup {current}: {error.strerror}") from error
         occupants = self.procs()

@@ -145,6 +145,10 @@ class DevicesV1Cgroup:
             os.makedirs(os.path.dirname(self.path), mode=0o755, exist_ok=True)
             os.mkdir(self.path, 0o755)
         except FileExistsError:
+            if not os.path.isdir(self.path):  # ids like "cgroup.procs" name the parent's interface files
+                raise ContainerError(f"cannot create the devices cgroup {self.path}: the parent has a file of that "
+                                     f"name (a cgroup interface file); choose another container id or "
+                                     f"linux.cgroupsPath") from None
             occupants = self.procs()
             if occupants:
                 raise ContainerError(f"the devices cgroup {self.path} already holds processes {occupants}") \

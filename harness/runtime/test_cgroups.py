@@ -127,6 +127,17 @@ def test_create_refuses_a_missing_controller_and_an_occupied_cgroup(tmp_path):
         Cgroup(str(root), "/kharness/box").create([])
 
 
+def test_an_id_naming_an_interface_file_is_refused(tmp_path):
+    """The id "cgroup.procs" (valid for runc's rule) makes the cgroup path the parent's interface file: refused
+    with an error naming it, not a NotADirectoryError traceback, and the file is untouched."""
+    root = fake_cgroupfs(tmp_path, "/kharness")
+    (root / "kharness" / "cgroup.procs").write_text("")
+    with pytest.raises(ContainerError, match=r"cannot create the cgroup .*/kharness/cgroup\.procs: the parent has a "
+                                             r"file of that name \(a cgroup interface file\)"):
+        Cgroup(str(root), "/kharness/cgroup.procs").create([])
+    assert (root / "kharness" / "cgroup.procs").read_text() == ""
+
+
 def test_apply_uses_alternatives_skips_and_names_failures(tmp_path):
     """A missing file takes its alternative or is skipped if allowed; otherwise the error names the JSON path,
     the file and the value."""

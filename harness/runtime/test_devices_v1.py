@@ -289,6 +289,18 @@ def test_refusals_come_before_anything_is_made(tmp_path):
         DevicesV1Cgroup.create(RUNC_DEFAULT, None, "box", mountinfo=saved(tmp_path, UNIFIED_MOUNTINFO))
 
 
+def test_an_id_naming_an_interface_file_is_refused(tmp_path):
+    """The id "cgroup.procs" names the parent's interface file: refused naming it, and the file stays."""
+    mount_point, mountinfo = scratch_devices_mount(tmp_path)
+    os.makedirs(os.path.join(mount_point, "kharness"))
+    interface = os.path.join(mount_point, "kharness", "cgroup.procs")
+    open(interface, "w").close()
+    with pytest.raises(ContainerError, match=r"cannot create the devices cgroup .*/kharness/cgroup\.procs: the "
+                                             r"parent has a file of that name"):
+        DevicesV1Cgroup.create(RUNC_DEFAULT, None, "cgroup.procs", mountinfo=mountinfo)
+    assert os.path.isfile(interface)
+
+
 def test_an_occupied_cgroup_is_not_adopted_nor_removed(tmp_path):
     """An existing directory holding processes belongs to someone else: refused, and left as it was."""
     mount_point, mountinfo = scratch_devices_mount(tmp_path)
