@@ -218,15 +218,10 @@ class SabotagedRuntime(Runtime):
         return bundle
 
     def run(self, bundle: Path, cid: str, timeout: float = RUN_TIMEOUT, pass_fds: tuple[int, ...] = ()) -> Result:
-        if pass_fds:
-            return self.inner.run(self._break(bundle), cid, timeout, pass_fds=pass_fds)
-        return self.inner.run(self._break(bundle), cid, timeout)
+        return self.inner.run(self._break(bundle), cid, timeout, pass_fds=pass_fds)
 
     def create(self, bundle: Path, cid: str, output: Path, pass_fds: tuple[int, ...] = ()) -> None:
-        if pass_fds:
-            self.inner.create(self._break(bundle), cid, output, pass_fds=pass_fds)
-        else:
-            self.inner.create(self._break(bundle), cid, output)
+        self.inner.create(self._break(bundle), cid, output, pass_fds=pass_fds)
 
     def exec(self, cid: str, args: list[str], timeout: float = RUN_TIMEOUT) -> Result:
         return self.inner.exec(cid, args, timeout)
@@ -241,10 +236,7 @@ class SabotagedRuntime(Runtime):
         self.inner.kill(cid, sig)
 
     def delete(self, cid: str, force: bool = True, missing_ok: bool = False) -> None:
-        if missing_ok:
-            self.inner.delete(cid, force, missing_ok=True)
-        else:
-            self.inner.delete(cid, force)
+        self.inner.delete(cid, force, missing_ok=missing_ok)
 
 
 def _bundled_cli(state_root: Path) -> CliRuntime:
