@@ -28,6 +28,19 @@ def test_cgroup2_is_mounted_with_the_suite_controllers(guest_kernel):
     assert SUITE_CONTROLLERS <= enabled, f"missing controllers: {SUITE_CONTROLLERS - enabled}"
 
 
+def test_device_program_key_is_pinned(guest_kernel):
+    """The init attached one allow-all device program to its pin cgroup (sysfs.pin_device_program), so no
+    container toggles the kernel's static key, the text patching that QEMU's TCG races on."""
+    from harness.guest.sysfs import DEVICE_PIN_CGROUP
+    from harness.runtime import bpf
+    from harness.runtime.syscalls import Syscalls
+    fd = os.open(CGROUP / DEVICE_PIN_CGROUP, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert len(Syscalls().bpf_prog_query(fd, bpf.BPF_CGROUP_DEVICE)) == 1
+    finally:
+        os.close(fd)
+
+
 def test_child_cgroup_gets_the_controllers(guest_kernel, tmp_path):
     """A child cgroup created under the root exposes memory.max and pids.max (controllers delegated)."""
     child = CGROUP / f"kharness-probe-{os.getpid()}"

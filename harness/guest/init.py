@@ -124,6 +124,7 @@ def main() -> None:
         sysfs.loopback_up()
         config = read_config(Path("/proc/cmdline").read_text())
         missing = sysfs.enable_controllers()
+        sysfs.pin_device_program()
         loaded = sysfs.load_modules()
         uptime = Path("/proc/uptime").read_text().split()[0]
         say(f"init ready at {uptime} s uptime; modules {','.join(loaded) or 'none'}"

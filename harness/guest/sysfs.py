@@ -94,6 +94,34 @@ def enable_controllers(root: Path = Path("/sys/fs/cgroup")) -> list[str]:
     return [c for c in CONTROLLERS if c not in available]
 
 
+# A cgroup that holds an allow-all device program for the guest's lifetime (see pin_device_program).
+DEVICE_PIN_CGROUP = "kharness-device-pin"
+
+
+def pin_device_program(root: Path = Path("/sys/fs/cgroup")) -> str:
+    """Attach an allow-all device program to an empty cgroup of its own, so the kernel's static key for cgroup
+    device programs stays on; returns the cgroup's path.
+
+    Every container's cgroup gets a device program that goes with the cgroup, so without this each container
+    turns the key on and off, and each toggle patches kernel text through int3 (text_poke_bp). Under QEMU's TCG
+    with two vCPUs, a vCPU now and then executes the int3 after the patch is done and the kernel dies with
+    "Oops: int3" in devcgroup_check_permission (6.12 guest, the 500-run lifecycle test): an emulator race, not
+    what the suites test. The pinned program is on a sibling of every container's cgroup, so it decides nothing
+    for them (a device program applies to its cgroup's subtree only).
+    """
+    from harness.runtime.devicefilter import attach_device_filter
+    from harness.runtime.spec_resources import DeviceRule
+    from harness.runtime.syscalls import Syscalls
+    path = root / DEVICE_PIN_CGROUP
+    path.mkdir(exist_ok=True)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        attach_device_filter((DeviceRule(allow=True),), fd, Syscalls())
+    finally:
+        os.close(fd)
+    return str(path)
+
+
 def load_modules(directory: Path = Path("/kharness/modules")) -> list[str]:
     """Load the packed modules in dependency order with init_module(2); return their names."""
     order = directory / "order"
