@@ -18,6 +18,7 @@ far fewer ranges of consecutive numbers), rather than once per name.
 from __future__ import annotations
 
 import itertools
+import os
 
 from . import cbpf
 from . import seccomp_abi as abi
@@ -41,10 +42,10 @@ class SeccompFilter:
     skipped_names: tuple[str, ...] = ()
 
 
-def compile_seccomp(seccomp: Seccomp, machine: str, path: str = "linux.seccomp") -> SeccompFilter:
-    """Compile a profile for `machine` (os.uname().machine); SpecError naming the JSON path when it is invalid or
-    does not fit the kernel's BPF_MAXINSNS."""
-    plan = plan_seccomp(seccomp, machine, path)
+def compile_seccomp(seccomp: Seccomp, machine: str | None = None, path: str = "linux.seccomp") -> SeccompFilter:
+    """Compile a profile for `machine` (os.uname().machine, this one's by default); SpecError naming the JSON path
+    when it is invalid or does not fit the kernel's BPF_MAXINSNS."""
+    plan = plan_seccomp(seccomp, machine or os.uname().machine, path)
     program = generate(plan)
     if len(program) > cbpf.BPF_MAXINSNS:
         raise SpecError(path, f"the filter compiles to {len(program)} classic BPF instructions, more than the "

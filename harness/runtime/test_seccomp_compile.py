@@ -82,7 +82,8 @@ def test_actions_become_seccomp_ret_values():
      r"linux\.seccomp\.syscalls\[0\]\.errnoRet", "65536 does not fit SECCOMP_RET_DATA"),
     ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [rule(["mkdir", "mk dir"], "SCMP_ACT_KILL")]},
      r"linux\.seccomp\.syscalls\[0\]\.names\[1\]", "'mk dir' is not a syscall name"),
-    ({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]},
+    ({"defaultAction": "SCMP_ACT_ALLOW",
+      "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]},
      r"linux\.seccomp\.flags\[1\]", "only applies to SCMP_ACT_NOTIFY"),
 ])
 def test_invalid_profiles_name_the_json_path(raw, path, message):
