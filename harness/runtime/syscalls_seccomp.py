@@ -2,10 +2,12 @@
 
 import ctypes
 
-from . import cbpf
 from .seccomp_abi import FILTER_FLAG_NAMES, PR_SET_SECCOMP, SECCOMP_MODE_FILTER, SECCOMP_SET_MODE_FILTER
 from .syscall_args import Constant, Flags
 
+# cbpf.INSTRUCTION_SIZE, spelled out: every CLI start imports the seam, and only a container with a filter needs
+# the assembler.
+_SOCK_FILTER_SIZE = 8
 _OPERATION_NAMES = {SECCOMP_SET_MODE_FILTER: "SECCOMP_SET_MODE_FILTER"}
 
 
@@ -17,7 +19,7 @@ class _SockFprog(ctypes.Structure):
 
 def _size(program: bytes) -> Constant:
     """The program as an argument: its instruction count, printed as `812 instructions`."""
-    count = len(program) // cbpf.INSTRUCTION_SIZE
+    count = len(program) // _SOCK_FILTER_SIZE
     return Constant(count, {count: f"{count} instructions"})
 
 
@@ -42,5 +44,5 @@ class SeccompSyscalls:
     def _with_fprog(program: bytes, call):
         """Call `call(address of a struct sock_fprog)` while the program's buffer is alive."""
         buffer = ctypes.create_string_buffer(program, len(program))
-        fprog = _SockFprog(len=len(program) // cbpf.INSTRUCTION_SIZE, filter=ctypes.addressof(buffer))
+        fprog = _SockFprog(len=len(program) // _SOCK_FILTER_SIZE, filter=ctypes.addressof(buffer))
         return call(ctypes.addressof(fprog))

@@ -9,6 +9,7 @@ import signal
 
 import pytest
 
+from harness import features
 from harness.runtime import constants as c
 from harness.runtime.seccomp_codegen import compile_seccomp
 from harness.runtime.seccomp_load import load_filter
@@ -19,8 +20,7 @@ from harness.runtime.test_seccomp_compile import DOCKER_LIKE
 
 pytestmark = [
     pytest.mark.skipif(os.uname().machine != "x86_64", reason="the syscall numbers below are x86_64's"),
-    pytest.mark.skipif(not os.path.exists("/proc/self/status") or "Seccomp_filters" not in open(
-        "/proc/self/status").read(), reason="the kernel has no seccomp filters (CONFIG_SECCOMP_FILTER, Linux 3.5)"),
+    pytest.mark.skipif(not features.has("seccomp_filter"), reason=features.skip_reason("seccomp_filter")),
 ]
 AS_ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="loading a filter without no_new_privs needs CAP_SYS_ADMIN")
 X86_64 = NUMBERS["SCMP_ARCH_X86_64"]
