@@ -68,7 +68,7 @@ from .errors import ContainerError, describe_errno
 from .fds import close_fds_except, inherit_preserved_fds, preserved_fds
 from .namespaces import enter_time_namespace, join_namespaces, needs_intermediate_stage, new_namespace_flags, \
     write_id_maps, write_proc_file
-from .process_setup import exec_process, last_capability, set_up_process
+from .process_setup import check_exec_under, exec_process, last_capability, set_up_process
 from .record import record
 from .rootfs import apply_rootfs_plan
 from .rootfs_plan import plan_rootfs
@@ -274,6 +274,7 @@ def _container_init(spec: Spec, rootfs: str, plan: tuple, channel: _socket.socke
     capabilities = last_capability(syscalls)
     apply_rootfs_plan(plan, syscalls, rootfs)
     executable = set_up_process(spec.process, syscalls, last_cap=capabilities, seccomp=seccomp)
+    check_exec_under(seccomp, channel.fileno())
     _send(channel, {"type": "ready"})
     if _receive_in_child(channel) is None:
         os._exit(0)  # the runtime died before it recorded us: leave, rather than wait unseen for a start

@@ -146,6 +146,15 @@ def exec_process(executable: str, process: Process, syscalls: Syscalls, report_f
     syscalls.execve(target, exec_stub.stub_argv(report, executable, process.args), process.env)
 
 
+def check_exec_under(seccomp: SeccompFilter | None, report_fd: int) -> None:
+    """Refuse, at set-up time, a filter that would stop exec_process's way to the stub, so that `create` fails
+    rather than `start` (exec_process asks again with the exact descriptors)."""
+    stub = exec_stub.stub_fd()
+    if seccomp is not None and stub is not None:
+        from .seccomp_load import stub_target  # late, and loaded already (process.compiled_seccomp)
+        stub_target(seccomp, stub, report_fd)
+
+
 def _load_late(seccomp: SeccompFilter | None, process: Process, syscalls: Syscalls) -> None:
     """With noNewPrivileges, load the filter as late as possible: only the exec comes after it."""
     if seccomp is not None and process.no_new_privileges:

@@ -268,6 +268,20 @@ def test_i386_socket_calls_are_also_filtered_through_socketcall_and_ipc():
     assert compiled("socket", 40) == EPERM and compiled("socket", 2) == ALLOW  # x86_64: the direct call only
 
 
+def test_aarch64_uses_its_own_table():
+    """Compiled for aarch64: its AUDIT_ARCH and generic numbers (mkdirat is 34; mkdir does not exist there); listed
+    SCMP_ARCH_ARM is left out (no table yet), so 32-bit ARM and x86_64 calls are a bad architecture."""
+    raw = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
+           "syscalls": [rule(["mkdir", "mkdirat"], "SCMP_ACT_ERRNO")]}
+    program = list(compile_seccomp(profile(raw), "aarch64").program)
+
+    def decide(number: int, arch: int = abi.AUDIT_ARCH_AARCH64) -> int:
+        return run(program, abi.seccomp_data(number, arch))
+    assert NUMBERS["SCMP_ARCH_AARCH64"]["mkdirat"] == 34 and "mkdir" not in NUMBERS["SCMP_ARCH_AARCH64"]
+    assert decide(34) == EPERM and decide(83) == ALLOW
+    assert decide(34, abi.AUDIT_ARCH_ARM) == decide(83, X86_64) == KILL_THREAD
+
+
 def test_too_many_instructions_is_an_error_naming_the_profile():
     """A profile that compiles past BPF_MAXINSNS (4096) is refused with the count, naming linux.seccomp."""
     # 300 syscalls, each with a rule of its own (three 64-bit comparisons): no code can be shared.

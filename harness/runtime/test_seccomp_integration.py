@@ -101,11 +101,11 @@ def test_a_profile_without_execveat_still_execs_through_the_stub(make_bundle, st
 
 
 def test_a_profile_the_exec_cannot_pass_is_a_clear_error(make_bundle, state_root):
-    """Denying fcntl (which the stub needs to close the runtime's channel) fails the start with an error naming
+    """Denying fcntl (which the stub needs to close the runtime's channel) fails `create` with an error naming
     linux.seccomp and fcntl, and leaves no container behind."""
     no_fcntl = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["fcntl"], "action": "SCMP_ACT_ERRNO"}]}
     with pytest.raises(ContainerError, match=r"linux\.seccomp: the profile does not allow fcntl"):
-        api.run(make_bundle(["true"], with_seccomp(no_fcntl)), "no-fcntl", root=state_root)
+        api.create(make_bundle(["true"], with_seccomp(no_fcntl)), "no-fcntl", root=state_root)
     assert api.list_containers(state_root) == []
 
 
