@@ -115,7 +115,8 @@ def action_value(action: str, errno_ret: int | None, path: str, errno_path: str)
 
 
 def filter_flags(names: tuple[str, ...], path: str) -> int:
-    """The seccomp(2) flags of linux.seccomp.flags; the ones that need a listener are refused by name."""
+    """The seccomp(2) flags of linux.seccomp.flags; the ones that need a listener are refused by name. TSYNC is
+    passed on (runc drops it): the process that loads the filter has a single thread, so it changes nothing."""
     flags = 0
     for index, name in enumerate(names):
         if name in _LISTENER_FLAGS:
