@@ -70,6 +70,21 @@ def _clone_into_cgroup() -> bool:
     return result == -1 and ctypes.get_errno() == errno.EBADF
 
 
+def _seccomp_filter() -> bool:
+    """prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, NULL) faults on the NULL program where filters exist (EFAULT, for
+    any user: the program is read first), and is EINVAL without CONFIG_SECCOMP_FILTER."""
+    return _libc.prctl(22, 2, ctypes.c_void_p(None), 0, 0) == -1 and ctypes.get_errno() == errno.EFAULT
+
+
+def _seccomp_action(action: int) -> Callable[[], bool]:
+    """seccomp(SECCOMP_GET_ACTION_AVAIL, 0, &action) succeeds where the kernel knows the filter action."""
+    def probe() -> bool:
+        number = {"x86_64": 317, "aarch64": 277}.get(os.uname().machine)  # seccomp(2)
+        value = ctypes.c_uint32(action)
+        return number is not None and _libc.syscall(number, 2, 0, ctypes.byref(value)) == 0
+    return probe
+
+
 def _root_controllers_has(name: str) -> Callable[[], bool]:
     def probe() -> bool:
         try:
@@ -94,6 +109,9 @@ FEATURES: dict[str, Feature] = {f.name: f for f in (
     Feature("CLONE_INTO_CGROUP", "5.7", _clone_into_cgroup, "clone3 with CLONE_INTO_CGROUP"),
     Feature("pidfd_open", "5.3", _syscall_exists(434, -1, 0), "the pidfd_open system call"),
     Feature("mount_setattr", "5.12", _syscall_exists(442, -1, 0, 0, 0, 0), "the mount_setattr system call"),
+    Feature("seccomp_filter", "3.5", _seccomp_filter, "seccomp filters (CONFIG_SECCOMP_FILTER)"),
+    Feature("SECCOMP_RET_KILL_PROCESS", "4.14", _seccomp_action(0x80000000), "the seccomp action that kills the "
+                                                                            "whole process"),
 )}
 
 

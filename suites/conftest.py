@@ -142,6 +142,20 @@ class ContainerFactory:
                 print(f"cleanup of container {cid} failed: {exc}", file=sys.stderr)
 
 
+@pytest.fixture(scope="module")
+def plain_container_runs(runtime, bundles):
+    """Skip the module when the runtime cannot run a plain container on this host (crun, for one, refuses a v1/v2
+    hybrid host), rather than report every test of it as a failure of the feature it tests."""
+    cid = f"kh-plain-{secrets.token_hex(4)}"
+    try:
+        result = runtime.run(bundles.bundle(bundles.config(["true"])), cid, 60.0)
+    except (OSError, RuntimeError, ValueError) as error:  # a refusal: ContainerError, SpecError, a CLI failure
+        result = Result(-1, "", f"{type(error).__name__}: {error}")
+    if result.status != 0:
+        output = (result.stdout + result.stderr).strip()[-300:]
+        pytest.skip(f"{runtime.name} cannot run a plain container on this host: {output}")
+
+
 @pytest.fixture
 def container(runtime, bundles, workdir):
     """Factory: container.run(args) -> Result, container.start(args) -> Running; all deleted afterwards."""

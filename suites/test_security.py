@@ -27,6 +27,9 @@ from harness.runtime.constants import CAPABILITIES
 from harness.runtime.errors import ContainerError, SpecError
 
 CLIMB = "../" * 24  # more ".." than any path here has components: from anywhere on the host, up to its "/"
+# A refusal passes these tests, so a runtime that refuses everything would pass them all: first it must run a
+# plain container here.
+pytestmark = pytest.mark.usefixtures("plain_container_runs")
 REFUSED = -1  # Result.status of an attempt the runtime refused (create/run raised)
 DEADLINE = 60.0  # seconds any single container of this module may run
 
@@ -98,16 +101,6 @@ def sha256(path: str) -> str:
 def inner(runtime):
     """The runtime a --sabotage wrapper drives (or the runtime itself)."""
     return getattr(runtime, "inner", runtime)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def plain_container_runs(runtime, bundles):
-    """A refusal passes these tests, so a runtime that refuses everything would pass them all: first it must run
-    a plain container here (crun, for one, refuses a v1/v2 hybrid host)."""
-    cid = f"kh-plain-{secrets.token_hex(4)}"
-    result = attempt(runtime.run, bundles.bundle(bundles.config(["true"])), cid, DEADLINE)
-    if result.status != 0:
-        pytest.skip(f"{runtime.name} cannot run a plain container on this host: {output_of(result).strip()[-300:]}")
 
 
 def add_capability(config: dict, name: str) -> dict:

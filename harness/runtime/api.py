@@ -290,8 +290,6 @@ def check_supported(spec: Spec) -> None:
     """Refuse what this runtime does not implement, rather than run a container weaker than asked."""
     if spec.process.terminal:
         raise SpecError("process.terminal", "a terminal (console socket) is not supported; set it to false")
-    if spec.linux.seccomp is not None:
-        raise SpecError("linux.seccomp", "seccomp filters are not supported yet")
     if spec.process.apparmor_profile:
         raise SpecError("process.apparmorProfile", "AppArmor profiles are not supported")
     check_namespaces(spec)

@@ -1,4 +1,5 @@
-"""Fixtures of the container tests: a busybox rootfs, bundles of the default config, a cleaned-up state root."""
+"""Fixtures of the container tests: a busybox rootfs, bundles of the default config, a cleaned-up state root, a
+directory holding a program for the process set-up tests."""
 
 import json
 import os
@@ -53,3 +54,12 @@ def make_bundle(tmp_path, rootfs):
         (bundle / "config.json").write_text(json.dumps(config))
         return str(bundle)
     return make
+
+
+@pytest.fixture
+def program_dir(tmp_path):
+    """A directory holding an executable `prog`, to be the PATH of the spec's env."""
+    program = tmp_path / "prog"
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    return tmp_path

@@ -165,6 +165,7 @@ SYSCALL_NUMBERS = {
         "mount_setattr": 442,
         "bpf": 321,
         "openat2": 437,
+        "seccomp": 317,
     },
     "aarch64": {
         "pivot_root": 41,
@@ -176,6 +177,7 @@ SYSCALL_NUMBERS = {
         "clone3": 435,
         "mount_setattr": 442,
         "openat2": 437,
+        "seccomp": 277,
     },
 }
 

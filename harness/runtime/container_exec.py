@@ -10,8 +10,8 @@ from . import exec_stub
 from .container_cgroup import can_clone_into, container_cgroup
 from .errors import ContainerError, describe_errno
 from .fds import check_preserved_fds, close_fds_except, inherit_preserved_fds, preserved_fds
-from .process import MESSAGE_SIZE, SETUP_TIMEOUT_SECONDS, enter_child, exit_like, ignore_forwarded_signals, \
-    run_child, socket_pair
+from .process import MESSAGE_SIZE, SETUP_TIMEOUT_SECONDS, compiled_seccomp, enter_child, exit_like, \
+    ignore_forwarded_signals, run_child, socket_pair
 from .process_setup import exec_process, set_up_process
 from .record import replace
 from .spec import load_spec
@@ -43,6 +43,7 @@ def exec_in_container(container_id: str, args: list[str], root: str | None = Non
     check_preserved_fds(preserve_fds)
     spec = load_spec(states.config_copy(container_id))
     process = replace(spec.process, args=tuple(args))
+    seccomp = compiled_seccomp(spec)  # the container's filter: an exec'd process gets it too, as under runc exec
     stub = exec_stub.stub_fd()
     namespace_fds = _open_namespaces(record, syscalls)  # the init's, and certainly not a later process's
     parent_end, child_end = socket_pair()
@@ -57,7 +58,7 @@ def exec_in_container(container_id: str, args: list[str], root: str | None = Non
         if helper.in_child:
             parent_end.close()
             run_child(lambda: _join_and_fork(namespace_fds, process, child_end, syscalls, cgroup_fd, clone_into,
-                                             keep, preserve_fds, devices_fd), child_end)
+                                             keep, preserve_fds, devices_fd, seccomp), child_end)
         child_end.close()
         parent_end.settimeout(SETUP_TIMEOUT_SECONDS)
         message = parent_end.recv(MESSAGE_SIZE)  # EOF: the process has exec'd; otherwise why it could not
@@ -127,7 +128,7 @@ def _open_devices_v1(record: ContainerRecord) -> int | None:
 
 def _join_and_fork(namespace_fds: dict[str, int], process, channel, syscalls: Syscalls,
                    cgroup_fd: int | None, clone_into: bool, keep: set[int], preserve_fds: int,
-                   devices_fd: int | None = None) -> None:
+                   devices_fd: int | None = None, seccomp=None) -> None:
     enter_child((None, None, None), keep, preserve_fds, syscalls)
     if devices_fd is not None:
         # The helper joins the v1 devices cgroup itself: the process it forks inherits it (clone3's
@@ -149,7 +150,8 @@ def _join_and_fork(namespace_fds: dict[str, int], process, channel, syscalls: Sy
             stub = exec_stub.stub_fd()
             close_fds_except({channel.fileno(), *([stub] if stub is not None else []), *preserved_fds(preserve_fds)})
             inherit_preserved_fds(preserve_fds)
-            exec_process(set_up_process(process, syscalls), process, syscalls, report_fd=channel.fileno())
+            executable = set_up_process(process, syscalls, seccomp=seccomp)
+            exec_process(executable, process, syscalls, report_fd=channel.fileno(), seccomp=seccomp)
         run_child(enter_and_exec, channel)
     for fd in namespace_fds.values():
         os.close(fd)

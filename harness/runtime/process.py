@@ -17,7 +17,8 @@ The protocol, over a SOCK_SEQPACKET socketpair (one JSON object per message) plu
                                                   setresuid/gid(0) if 0 is mapped; sethostname, setdomainname
                                                   oom_score_adj; the mount plan (rootfs.py): mounts, /dev,
                                                   sysctl, masked and read-only paths, pivot_root
-                                                  cwd, rlimits, umask, bounding set, user, capabilities,
+                                                  cwd, rlimits, umask, (the seccomp filter without
+                                                  noNewPrivileges), bounding set, user, capabilities,
                                                   no_new_privs; finds the executable
     waits for "ready"                 ◄───────    sends {"type": "ready"}, or {"type": "error", "message"}
     writes state.json ("created")
@@ -25,7 +26,8 @@ The protocol, over a SOCK_SEQPACKET socketpair (one JSON object per message) plu
     `create` returns                              recorded the container: exit, so nothing is left unseen)
                                                   blocks reading 1 byte from exec.fifo
     `start`: opens exec.fifo O_WRONLY|O_NONBLOCK
-    (ENXIO: nobody waits), writes "0", unlinks it ───────►  reads the byte, execs the sealed stub
+    (ENXIO: nobody waits), writes "0", unlinks it ───────►  reads the byte, (the seccomp filter with
+                                                  noNewPrivileges), execs the sealed stub
                                                   (exec_stub.py), which execve()s process.args
     a `start` in the creating process then reads the socket: EOF (the child's end is close-on-exec) means the
     execve happened; {"type": "error"} or the stub's errno report means it failed.
@@ -66,7 +68,7 @@ from .errors import ContainerError, describe_errno
 from .fds import close_fds_except, inherit_preserved_fds, preserved_fds
 from .namespaces import enter_time_namespace, join_namespaces, needs_intermediate_stage, new_namespace_flags, \
     write_id_maps, write_proc_file
-from .process_setup import exec_process, last_capability, set_up_process
+from .process_setup import check_exec_under, exec_process, last_capability, set_up_process
 from .record import record
 from .rootfs import apply_rootfs_plan
 from .rootfs_plan import plan_rootfs
@@ -76,6 +78,8 @@ from .syscalls import Syscalls
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing, which every CLI start would pay
 if TYPE_CHECKING:
     from typing import NoReturn
+
+    from .seccomp_codegen import SeccompFilter
 
 MESSAGE_SIZE = 1 << 16
 # Signals that `run` forwards to the container, and that a helper waiting for it must not die of.
@@ -111,6 +115,7 @@ def spawn_container(spec: Spec, bundle: str, rootfs: str, exec_fifo: str, syscal
     """
     syscalls = syscalls or Syscalls()
     plan = plan_rootfs(spec, rootfs, bundle) if _makes_own_mounts(spec) else ()
+    seccomp = compiled_seccomp(spec)  # here, so that a profile's error comes before any process exists
     stub = exec_stub.stub_fd()  # made here, once per runtime process: the children only keep it open
     parent_end, child_end = socket_pair()
     fifo_fd = os.open(exec_fifo, os.O_RDWR | os.O_CLOEXEC)  # O_RDWR: opening never blocks, reading does
@@ -123,7 +128,7 @@ def spawn_container(spec: Spec, bundle: str, rootfs: str, exec_fifo: str, syscal
             parent_end.close()
             if first_stage:
                 enter_child(stdio, keep, preserve_fds, syscalls)
-            _container_init(spec, rootfs, plan, child_end, fifo_fd, syscalls)
+            _container_init(spec, rootfs, plan, child_end, fifo_fd, syscalls, seccomp)
 
         def helper() -> None:
             parent_end.close()
@@ -239,8 +244,16 @@ def exit_like(status: int) -> NoReturn:
     os._exit(os.waitstatus_to_exitcode(status))
 
 
+def compiled_seccomp(spec: Spec) -> SeccompFilter | None:
+    """linux.seccomp compiled for this machine, or None without one (SpecError naming the JSON path if invalid)."""
+    if spec.linux.seccomp is None:
+        return None
+    from .seccomp_load import compiled_filter  # late: only a config with a filter pays for its modules
+    return compiled_filter(spec.linux.seccomp)
+
+
 def _container_init(spec: Spec, rootfs: str, plan: tuple, channel: _socket.socket, fifo_fd: int,
-                    syscalls: Syscalls) -> None:
+                    syscalls: Syscalls, seccomp: SeccompFilter | None = None) -> None:
     if _receive_in_child(channel) is None:
         os._exit(0)  # the parent died before the maps were written: nobody wants this container any more
     if os.geteuid() != 0:
@@ -260,12 +273,13 @@ def _container_init(spec: Spec, rootfs: str, plan: tuple, channel: _socket.socke
     # Asked of the kernel before pivot_root: after it, /proc/sys is whatever the container's image put there.
     capabilities = last_capability(syscalls)
     apply_rootfs_plan(plan, syscalls, rootfs)
-    executable = set_up_process(spec.process, syscalls, last_cap=capabilities)
+    executable = set_up_process(spec.process, syscalls, last_cap=capabilities, seccomp=seccomp)
+    check_exec_under(seccomp, channel.fileno())
     _send(channel, {"type": "ready"})
     if _receive_in_child(channel) is None:
         os._exit(0)  # the runtime died before it recorded us: leave, rather than wait unseen for a start
     os.read(fifo_fd, 1)  # blocks until `start` writes
-    exec_process(executable, spec.process, syscalls, report_fd=channel.fileno())
+    exec_process(executable, spec.process, syscalls, report_fd=channel.fileno(), seccomp=seccomp)
 
 
 def _maps_root(spec: Spec) -> bool:

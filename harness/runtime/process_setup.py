@@ -1,4 +1,6 @@
-"""Inside the container, after the rootfs: cwd, rlimits, umask, user, capabilities, no_new_privs, then execve."""
+"""Inside the container, after the rootfs: cwd, rlimits, umask, user, capabilities, no_new_privs, seccomp, execve."""
+
+from __future__ import annotations
 
 import errno
 import os
@@ -10,6 +12,10 @@ from .errors import ContainerError, SyscallError
 from .spec_process import Capabilities, Process
 from .syscalls import CapabilitySets, Syscalls
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing, which every CLI start would pay
+if TYPE_CHECKING:
+    from .seccomp_codegen import SeccompFilter
+
 DEFAULT_UMASK = 0o022  # runc's, when process.user.umask is not set
 # The PATH searched when the spec's env has none (runc uses the same).
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -17,19 +23,27 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _PYTHON_IGNORED_SIGNALS = ("SIGPIPE", "SIGXFSZ", "SIGXFZ")
 
 
-def set_up_process(process: Process, syscalls: Syscalls, last_cap: int | None = None) -> str:
+def set_up_process(process: Process, syscalls: Syscalls, last_cap: int | None = None,
+                   seccomp: SeccompFilter | None = None) -> str:
     """Apply everything in `process` but the exec itself, in runc's order; returns the executable's path.
 
-    `last_cap` is the kernel's highest capability number, asked before pivot_root (None: ask now).
+    `last_cap` is the kernel's highest capability number, asked before pivot_root (None: ask now). `seccomp` is the
+    compiled linux.seccomp, if any.
 
     The order matters: rlimits while still privileged (raising a hard limit needs CAP_SYS_RESOURCE), the bounding
     set dropped while CAP_SETPCAP is still there, PR_SET_KEEPCAPS across the uid change so the permitted set
-    survives it, then the final sets with capset and the ambient ones, and no_new_privs last.
+    survives it, then the final sets with capset and the ambient ones, and no_new_privs last. A seccomp filter
+    needs no_new_privs or CAP_SYS_ADMIN: without noNewPrivileges it is loaded here, before any capability is
+    dropped (so the profile must allow what follows: setgroups, setresuid, capset, prctl, and the runtime's
+    handshake, as under runc); with it, exec_process loads it last, just before the execve.
     """
     _chdir(process.cwd, syscalls)
     for rlimit in process.rlimits:
         syscalls.setrlimit(c.RLIMITS[rlimit.type], rlimit.soft, rlimit.hard)
     os.umask(DEFAULT_UMASK if process.user.umask is None else process.user.umask)
+    if seccomp is not None and not process.no_new_privileges:
+        from .seccomp_load import load_filter  # late, and loaded already (process.compiled_seccomp)
+        load_filter(seccomp, syscalls)
     capabilities = process.capabilities
     if capabilities is not None:
         drop_bounding_set(capabilities, syscalls, last_capability(syscalls) if last_cap is None else last_cap)
@@ -104,12 +118,14 @@ def find_executable(program: str, env: tuple[str, ...]) -> str:
     raise ContainerError(f"process.args[0]: executable file {program!r} not found{where}")
 
 
-def exec_process(executable: str, process: Process, syscalls: Syscalls, report_fd: int | None = None) -> None:
+def exec_process(executable: str, process: Process, syscalls: Syscalls, report_fd: int | None = None,
+                 seccomp: SeccompFilter | None = None) -> None:
     """execve the container's program with signal dispositions and mask as a fresh process would have them.
 
     With `report_fd` (the runtime's channel), through the sealed exec stub (exec_stub.py), so that the program's
     execve never runs while /proc/self/exe is the host's interpreter; the stub reports a failed execve's errno on
-    a copy of `report_fd`.
+    a copy of `report_fd`. With `seccomp` and noNewPrivileges, the filter is loaded right before the execve (see
+    set_up_process), and the stub is reached the way the filter allows (seccomp_load.stub_target).
     """
     for name in _PYTHON_IGNORED_SIGNALS:
         if hasattr(signal, name):
@@ -117,11 +133,33 @@ def exec_process(executable: str, process: Process, syscalls: Syscalls, report_f
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
     stub = exec_stub.stub_fd() if report_fd is not None else None
     if stub is None:
+        _load_late(seccomp, process, syscalls)
         syscalls.execve(executable, process.args, process.env)
         return
     report = os.dup(report_fd)  # the lowest free number, so below the 128 the stub's argv can carry
     os.set_inheritable(report, True)
-    syscalls.execve(stub, exec_stub.stub_argv(report, executable, process.args), process.env)
+    target: int | str = stub
+    if seccomp is not None:
+        from .seccomp_load import stub_target  # late, and loaded already (process.compiled_seccomp)
+        target = stub_target(seccomp, stub, report)
+    _load_late(seccomp, process, syscalls)
+    syscalls.execve(target, exec_stub.stub_argv(report, executable, process.args), process.env)
+
+
+def check_exec_under(seccomp: SeccompFilter | None, report_fd: int) -> None:
+    """Refuse, at set-up time, a filter that would stop exec_process's way to the stub, so that `create` fails
+    rather than `start` (exec_process asks again with the exact descriptors)."""
+    stub = exec_stub.stub_fd()
+    if seccomp is not None and stub is not None:
+        from .seccomp_load import stub_target  # late, and loaded already (process.compiled_seccomp)
+        stub_target(seccomp, stub, report_fd)
+
+
+def _load_late(seccomp: SeccompFilter | None, process: Process, syscalls: Syscalls) -> None:
+    """With noNewPrivileges, load the filter as late as possible: only the exec comes after it."""
+    if seccomp is not None and process.no_new_privileges:
+        from .seccomp_load import load_filter
+        load_filter(seccomp, syscalls)
 
 
 def _chdir(cwd: str, syscalls: Syscalls) -> None:

@@ -14,6 +14,7 @@ from .record import record
 # Flags, Constant, Octal, Hex, OPEN_FLAG_NAMES and StatFs are imported from here too: they were defined here first.
 from .syscall_args import Constant, Flags, Hex, Octal, dirfd_argument as _dirfd  # noqa: F401
 from .syscalls_bpf import BpfSyscalls
+from .syscalls_seccomp import SeccompSyscalls
 from .syscalls_files import OPEN_FLAG_NAMES, FileSyscalls, PathArg, StatFs  # noqa: F401
 
 # clone3 flags that make the child share the parent's memory or stack: Python cannot survive that.
@@ -93,7 +94,7 @@ def _path(value: PathArg | None) -> bytes | None:
     return None if value is None else os.fsencode(value)
 
 
-class Syscalls(FileSyscalls, BpfSyscalls):
+class Syscalls(FileSyscalls, BpfSyscalls, SeccompSyscalls):
     """Real system calls via ctypes. Every method raises SyscallError (an OSError) naming the call on failure."""
 
     def __init__(self, machine: str | None = None) -> None:

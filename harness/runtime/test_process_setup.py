@@ -24,15 +24,6 @@ USER_NAMESPACE_MAPS = {
 }
 
 
-@pytest.fixture
-def program_dir(tmp_path):
-    """A directory holding an executable `prog`, to be the PATH of the spec's env."""
-    program = tmp_path / "prog"
-    program.write_text("#!/bin/sh\n")
-    program.chmod(0o755)
-    return tmp_path
-
-
 def test_runc_default_process_is_set_up_in_runc_order(program_dir):
     """cwd, rlimits, bounding drop, keepcaps around the uid change, capset, ambient cleared, no_new_privs last."""
     spec = load_spec(edited({"process.args": ["prog"], "process.env": [f"PATH={program_dir}"]}))
