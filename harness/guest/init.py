@@ -124,7 +124,10 @@ def main() -> None:
         sysfs.loopback_up()
         config = read_config(Path("/proc/cmdline").read_text())
         missing = sysfs.enable_controllers()
-        sysfs.pin_device_program()
+        try:
+            sysfs.pin_device_program()
+        except (OSError, RuntimeError) as error:  # a custom kernel without cgroup BPF (ContainerError): only the TCG workaround is lost
+            say(f"cannot pin the cgroup device program (static key may toggle per container): {error}")
         loaded = sysfs.load_modules()
         uptime = Path("/proc/uptime").read_text().split()[0]
         say(f"init ready at {uptime} s uptime; modules {','.join(loaded) or 'none'}"
