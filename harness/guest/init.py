@@ -126,7 +126,9 @@ def main() -> None:
         missing = sysfs.enable_controllers()
         try:
             sysfs.pin_device_program()
-        except (OSError, RuntimeError) as error:  # a custom kernel without cgroup BPF (ContainerError): only the TCG workaround is lost
+        except (OSError, RuntimeError) as error:
+            # A custom kernel without cgroup BPF (OSError, or the runtime's ContainerError): only the TCG workaround
+            # goes, so say it and go on.
             say(f"cannot pin the cgroup device program (static key may toggle per container): {error}")
         loaded = sysfs.load_modules()
         uptime = Path("/proc/uptime").read_text().split()[0]
