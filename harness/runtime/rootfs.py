@@ -31,25 +31,31 @@ def apply_rootfs_plan(steps: tuple[Step, ...], syscalls: Syscalls, rootfs: str) 
     the end.
     """
     root = RootDir(syscalls, rootfs)
+    null = _NullDevice(syscalls, root)
     try:
         for step in steps:
+            if not isinstance(step, (DeviceNode, Symlink)):  # the steps that mount nothing may share directory fds
+                root.forget_directories()
+            if not isinstance(step, MaskPath):  # the masks come in a row: the null device is shared by them only
+                null.close()
             try:
-                _apply(step, syscalls, root)
+                _apply(step, syscalls, root, null)
             except ContainerError:
                 raise
             except OSError as error:  # SyscallError included: its text names the call, arguments and errno
                 raise ContainerError(f"{step.what}: {_describe(error)}") from error
     finally:
+        null.close()
         root.close()
 
 
-def _apply(step: Step, syscalls: Syscalls, root: RootDir) -> None:
+def _apply(step: Step, syscalls: Syscalls, root: RootDir, null: "_NullDevice") -> None:
     if isinstance(step, MountStep):
         _mount(step, syscalls, root)
     elif isinstance(step, Symlink):
         _symlink(step, syscalls, root)
     elif isinstance(step, MaskPath):
-        _mask(step, syscalls, root)
+        _mask(step, syscalls, root, null)
     elif isinstance(step, ReadonlyPath):
         _make_readonly(step, syscalls, root)
     elif isinstance(step, WriteFile):
@@ -70,9 +76,8 @@ def _mount(step: MountStep, syscalls: Syscalls, root: RootDir) -> None:
         syscalls.mount(step.source, step.target, step.fstype, flags, step.data)
         return
     relative = root.resolve(step.target, step.what)
-    if step.create:
-        _create_mount_point(root, relative, step)
-    with root.target(relative) as target:
+    create = (lambda: _create_mount_point(root, relative, step)) if step.create else None
+    with root.target(relative, create=create) as target:
         flags = step.flags | (_locked_flags_of(syscalls, target) if step.keep_locked_flags else 0)
         try:
             syscalls.mount(step.source, target.path, step.fstype, flags, step.data)
@@ -117,33 +122,49 @@ def _locked(statfs_flags: int) -> int:
 
 def _symlink(step: Symlink, syscalls: Syscalls, root: RootDir) -> None:
     name = os.path.basename(step.link)
-    with root.directory(root.resolve(os.path.dirname(step.link), step.what)) as parent:
-        try:
-            syscalls.symlinkat(step.target, parent, name)
-            return
-        except SyscallError as error:
-            if error.errno != errno.EEXIST:
-                raise
-        if not step.replace:
-            return  # the rootfs already has it, as runc tolerates
-        syscalls.unlinkat(parent, name)
+    parent = root.entries_in(root.resolve(os.path.dirname(step.link), step.what))
+    try:
         syscalls.symlinkat(step.target, parent, name)
+        return
+    except SyscallError as error:
+        if error.errno != errno.EEXIST:
+            raise
+    if not step.replace:
+        return  # the rootfs already has it, as runc tolerates
+    syscalls.unlinkat(parent, name)
+    syscalls.symlinkat(step.target, parent, name)
 
 
-def _mask(step: MaskPath, syscalls: Syscalls, root: RootDir) -> None:
+def _mask(step: MaskPath, syscalls: Syscalls, root: RootDir, null: "_NullDevice") -> None:
     with root.target(root.resolve(step.path, step.what), missing_ok=True) as target:
         if target is None:
             return  # runc skips masked paths the kernel does not have (/proc/timer_stats, ...)
         if stat.S_ISDIR(syscalls.fstat(target.fd).st_mode):
             syscalls.mount("tmpfs", target.path, "tmpfs", c.MS_RDONLY, None)
             return
-        null = _open_null_device(syscalls, root, step.what)
-        try:
-            # Bound from the descriptor just checked: a path string could be swapped for another file (a rootfs's
-            # /dev/null that is a regular file or a link to one) between the check and the bind (CVE-2025-52565).
-            syscalls.mount(fd_path(null), target.path, None, c.MS_BIND, None)
-        finally:
-            syscalls.close(null)
+        # Bound from the descriptor checked to be 1:3: a path string could be swapped for another file (a rootfs's
+        # /dev/null that is a regular file or a link to one) between the check and the bind (CVE-2025-52565).
+        syscalls.mount(fd_path(null.fd(step.what)), target.path, None, c.MS_BIND, None)
+
+
+class _NullDevice:
+    """An O_PATH descriptor of the null device (character device 1:3), opened at the first mask of a file and kept
+    for the others of the plan: the container's own /dev/null, as runc masks with after pivot_root, else the host's."""
+
+    def __init__(self, syscalls: Syscalls, root: RootDir) -> None:
+        self.syscalls = syscalls
+        self.root = root
+        self._fd: int | None = None
+
+    def fd(self, what: str) -> int:
+        if self._fd is None:
+            self._fd = _open_null_device(self.syscalls, self.root, what)
+        return self._fd
+
+    def close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            self.syscalls.close(fd)
 
 
 def _open_null_device(syscalls: Syscalls, root: RootDir, what: str) -> int:
@@ -169,18 +190,16 @@ def _open_null_device(syscalls: Syscalls, root: RootDir, what: str) -> int:
 
 
 def _device_node(step: DeviceNode, syscalls: Syscalls, root: RootDir) -> None:
-    parent = root.resolve(os.path.dirname(step.path), step.what)
-    root.make_dirs(parent)  # a rootfs whose /dev is no mount may lack the directory
-    with root.directory(parent) as directory:
-        previous = os.umask(0)  # the nodes are 0666 as in runc, whatever the runtime's umask
-        try:
-            syscalls.mknodat(directory, os.path.basename(step.path), stat.S_IFCHR | 0o666,
-                             os.makedev(step.major, step.minor))
-        except SyscallError as error:
-            if error.errno != errno.EEXIST:  # EEXIST: the rootfs brings its own, as runc tolerates
-                raise
-        finally:
-            os.umask(previous)
+    directory = root.entries_in(root.resolve(os.path.dirname(step.path), step.what))
+    previous = os.umask(0)  # the nodes are 0666 as in runc, whatever the runtime's umask
+    try:
+        syscalls.mknodat(directory, os.path.basename(step.path), stat.S_IFCHR | 0o666,
+                         os.makedev(step.major, step.minor))
+    except SyscallError as error:
+        if error.errno != errno.EEXIST:  # EEXIST: the rootfs brings its own, as runc tolerates
+            raise
+    finally:
+        os.umask(previous)
 
 
 def _make_readonly(step: ReadonlyPath, syscalls: Syscalls, root: RootDir) -> None:

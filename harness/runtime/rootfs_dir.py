@@ -13,7 +13,7 @@ that string, racy as every runtime was before openat2; securejoin's pre-check st
 import errno
 import os
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from . import constants as c
@@ -55,6 +55,7 @@ class RootDir:
         self.path = path
         self.has_openat2 = True  # until the kernel answers ENOSYS
         self._fd: int | None = None
+        self._kept: dict[str, int] = {}  # entries_in's directories, by relative path
 
     def fd(self) -> int:
         """The rootfs's O_PATH descriptor, opened at first use: the plan first binds the rootfs onto itself, and
@@ -64,6 +65,7 @@ class RootDir:
         return self._fd
 
     def close(self) -> None:
+        self.forget_directories()
         if self._fd is not None:
             fd, self._fd = self._fd, None
             self.syscalls.close(fd)
@@ -111,9 +113,35 @@ class RootDir:
         finally:
             self.syscalls.close(fd)
 
+    def entries_in(self, relative: str) -> int:
+        """An O_PATH descriptor of the directory `relative` (made if missing) for creating entries in it, kept for
+        the next call: the plan's device nodes and symlinks all go into /dev. Valid only until something is mounted,
+        since a mount over the directory leaves the descriptor on the one covered: see forget_directories."""
+        if relative == ".":
+            return self.fd()
+        fd = self._kept.get(relative)
+        if fd is None:
+            try:
+                fd = self.open(relative, os.O_PATH | os.O_DIRECTORY)
+            except SyscallError as error:
+                if error.errno != errno.ENOENT:
+                    raise
+                self.make_dirs(relative)  # a rootfs whose /dev is no mount may lack the directory
+                fd = self.open(relative, os.O_PATH | os.O_DIRECTORY)
+            self._kept[relative] = fd
+        return fd
+
+    def forget_directories(self) -> None:
+        """Close the descriptors entries_in keeps: before any mount."""
+        while self._kept:
+            self.syscalls.close(self._kept.popitem()[1])
+
     @contextmanager
-    def target(self, relative: str, missing_ok: bool = False) -> Iterator[Target | None]:
-        """`relative` opened O_PATH as a Target, closed on leaving; None if it is missing and `missing_ok`.
+    def target(self, relative: str, missing_ok: bool = False,
+               create: Callable[[], None] | None = None) -> Iterator[Target | None]:
+        """`relative` opened O_PATH as a Target, closed on leaving. If it is missing: made by `create` and opened
+        again, or None if `missing_ok`. Opening first spares the walk that `create` makes when, as mostly, the mount
+        point exists already.
 
         Open it anew for each mount call: a descriptor opened before a mount holds the directory now covered, and a
         remount or propagation change through it would reach the wrong mount (EINVAL: not a mount's root).
@@ -121,9 +149,12 @@ class RootDir:
         try:
             fd = self.open(relative, os.O_PATH)
         except SyscallError as error:
-            if not (missing_ok and error.errno in _MISSING):
+            if error.errno not in _MISSING or not (missing_ok or create):
                 raise
             fd = None
+        if fd is None and create is not None:
+            create()
+            fd = self.open(relative, os.O_PATH)
         if fd is None:
             yield None
             return
@@ -133,15 +164,27 @@ class RootDir:
             self.syscalls.close(fd)
 
     def make_dirs(self, relative: str) -> None:
-        """mkdir -p inside the rootfs: mkdirat of each component in its parent, opened from the rootfs fd."""
-        parts = [part for part in relative.split("/") if part not in ("", ".")]
-        for index, name in enumerate(parts):
-            with self.directory("/".join(parts[:index]) or ".") as parent:
-                try:
-                    self.syscalls.mkdirat(parent, name, DIRECTORY_MODE)
-                except SyscallError as error:
-                    if error.errno != errno.EEXIST:
-                        raise
+        """mkdir -p inside the rootfs: mkdirat of the last component in its parent, opened from the rootfs fd; a
+        missing parent is made first, the same way (so a path whose parent exists costs one open and one mkdirat)."""
+        relative = relative.strip("/")
+        if relative in ("", "."):
+            return
+        parent, name = posixpath.dirname(relative) or ".", posixpath.basename(relative)
+        try:
+            parent_fd = self.open(parent, os.O_PATH | os.O_DIRECTORY) if parent != "." else None
+        except SyscallError as error:
+            if error.errno != errno.ENOENT:
+                raise
+            self.make_dirs(parent)
+            parent_fd = self.open(parent, os.O_PATH | os.O_DIRECTORY)
+        try:
+            self.syscalls.mkdirat(self.fd() if parent_fd is None else parent_fd, name, DIRECTORY_MODE)
+        except SyscallError as error:
+            if error.errno != errno.EEXIST:
+                raise
+        finally:
+            if parent_fd is not None:
+                self.syscalls.close(parent_fd)
 
     def make_file(self, relative: str) -> None:
         """Create an empty file (and its parents) unless something is there already."""

@@ -55,6 +55,9 @@ class Hex(int):
         return hex(self)
 
 
-def dirfd_argument(fd: int) -> Constant:
-    """A directory fd argument of an *at call: AT_FDCWD by name, any other fd as its number."""
-    return Constant(fd, {c.AT_FDCWD: "AT_FDCWD"})
+_AT_FDCWD = Constant(c.AT_FDCWD, {c.AT_FDCWD: "AT_FDCWD"})
+
+
+def dirfd_argument(fd: int) -> int:
+    """A directory fd argument of an *at call: AT_FDCWD by name, any other fd as its number (a plain int prints so)."""
+    return _AT_FDCWD if fd == c.AT_FDCWD else fd

@@ -41,6 +41,20 @@ def plan_and_apply(config: dict, bundle, fake: RecordingSyscalls | None = None) 
     return fake, rootfs
 
 
+def absent(*paths: str) -> RecordingSyscalls:
+    """A fake whose first openat2 of each of `paths` (container paths, relative) fails with ENOENT, as for mount
+    points the rootfs lacks until the plan makes them; the fake's openat2 otherwise finds everything."""
+    fake = RecordingSyscalls()
+    pending = set(paths)
+
+    def first_lookup(arguments: tuple) -> bool:
+        found = arguments[1] in pending
+        pending.discard(arguments[1])
+        return found
+    fake.fail("openat2", errno.ENOENT, when=first_lookup)
+    return fake
+
+
 def opened(fake: RecordingSyscalls, path: object) -> object:
     """`fd:proc` for /proc/self/fd/N where the fake handed out N for "proc"; anything else unchanged."""
     if isinstance(path, str) and path.startswith(MAGIC_LINK):
@@ -95,13 +109,16 @@ def test_mount_target_is_opened_in_the_root_mounted_through_its_fd_then_closed(b
     """A spec mount's destination is opened O_PATH with openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS) from the
     rootfs fd, mount(2) is pointed at /proc/self/fd/N of that fd, and the fd is closed right after."""
     config = edited({"mounts": [{"destination": "/mnt/x", "type": "tmpfs", "source": "tmpfs"}]})
-    fake, _ = plan_and_apply(config, bundle)
-    (target_open,) = [arguments for arguments in fake.arguments_of("openat2") if arguments[1] == "mnt/x"]
+    fake, _ = plan_and_apply(config, bundle, absent("mnt/x", "mnt"))
+    # Looked up (missing), made, then opened: both lookups alike.
+    missing, target_open = [arguments for arguments in fake.arguments_of("openat2") if arguments[1] == "mnt/x"]
+    assert missing == target_open
     (target_fd,) = fds_opened_as(fake, "mnt/x")
     assert target_open == (ROOTFS_FD, "mnt/x", os.O_PATH | os.O_CLOEXEC, 0, IN_ROOT)
     mount = ("mount", ("tmpfs", f"{MAGIC_LINK}{target_fd}", "tmpfs", 0, None))
     assert fake.calls.index(mount) + 1 == fake.calls.index(("close", (target_fd,)))
-    # The missing mount point is made component by component, each parent re-opened in the root.
+    # The missing mount point is made component by component, each parent opened in the root (and made first if
+    # that open finds nothing).
     assert [(fake.path_of(dirfd) if dirfd != ROOTFS_FD else ".", name, mode)
             for dirfd, name, mode in fake.arguments_of("mkdirat")][:2] == [(".", "mnt", 0o755), ("mnt", "x", 0o755)]
     assert ("openat2", (ROOTFS_FD, "mnt", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, 0, IN_ROOT)) in fake.calls
@@ -162,7 +179,8 @@ def test_user_namespace_binds_host_nodes_over_empty_files(bundle):
     config = edited({"linux.namespaces[5]": {"type": "user"},
                      "linux.uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
                      "linux.gidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}]})
-    fake, _ = plan_and_apply(config, bundle)
+    fake, _ = plan_and_apply(config, bundle, absent(*(f"dev/{name}" for name in ("null", "zero", "full", "random",
+                                                                                 "urandom", "tty"))))
     assert "mknodat" not in fake.names()
     created = [(fake.path_of(dirfd), name, flags, mode) for dirfd, name, flags, mode in fake.arguments_of("openat")]
     for name in ("null", "zero", "full", "random", "urandom"):
@@ -199,7 +217,7 @@ def test_read_only_bind_mount_is_bound_then_remounted(bundle):
     (bundle / "data").mkdir()
     config = edited({"mounts": [{"destination": "/mnt/data", "type": "bind", "source": "data",
                                  "options": ["rbind", "ro", "rprivate"]}]})
-    fake, _ = plan_and_apply(config, bundle)
+    fake, _ = plan_and_apply(config, bundle, absent("mnt/data"))
     bind, remount, propagation = mounts_onto(fake, "fd:mnt/data")
     assert bind == (f"{bundle}/data", "fd:mnt/data", None, c.MS_BIND | c.MS_REC, None)
     assert remount[3] & (c.MS_BIND | c.MS_REMOUNT | c.MS_RDONLY) == c.MS_BIND | c.MS_REMOUNT | c.MS_RDONLY
@@ -214,7 +232,7 @@ def test_bind_mount_of_a_file_creates_a_file_mount_point(bundle):
     """Binding a file needs a file to mount over: the plan's executor creates an empty one."""
     (bundle / "hosts").write_text("127.0.0.1 localhost\n")
     config = edited({"mounts": [{"destination": "/etc/hosts", "type": "bind", "source": "hosts"}]})
-    fake, _ = plan_and_apply(config, bundle)
+    fake, _ = plan_and_apply(config, bundle, absent("etc/hosts"))
     (dirfd, name, flags, mode), = fake.arguments_of("openat")
     assert (fake.path_of(dirfd), name, mode) == ("etc", "hosts", 0o644)
     assert flags & (os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW) == os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW

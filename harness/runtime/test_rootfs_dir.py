@@ -41,6 +41,19 @@ class ScratchSyscalls(RecordingSyscalls):
         return call()
 
 
+def swap_once(directory, host) -> Callable[[str, tuple], None]:
+    """A `before` hook: at the first lookup of vol/x (the first call after the pre-check), `directory` is renamed
+    away and replaced by an absolute symlink to `host`."""
+    pending = [True]
+
+    def swap(name: str, arguments: tuple) -> None:
+        if pending and name == "openat2" and arguments[1] == "vol/x":
+            pending.clear()
+            os.rename(directory, f"{directory}.old")
+            os.symlink(str(host), directory)
+    return swap
+
+
 def _followed(path: object) -> object:
     return os.readlink(path) if isinstance(path, str) and path.startswith(MAGIC_LINK) else path
 
@@ -115,11 +128,7 @@ def test_symlink_swapped_in_after_the_pre_check_cannot_lead_the_mount_out(scratc
     (rootfs / "vol").mkdir()
     (rootfs / str(host).lstrip("/")).mkdir(parents=True)  # where the symlink leads inside the rootfs
 
-    def swap(name: str, arguments: tuple) -> None:
-        if name == "mkdirat" and arguments[1] == "vol":  # the first call after the pre-check
-            os.rename(rootfs / "vol", rootfs / "vol.old")
-            os.symlink(str(host), rootfs / "vol")
-    syscalls = ScratchSyscalls(before=swap)
+    syscalls = ScratchSyscalls(before=swap_once(rootfs / "vol", host))
     apply(tmpfs_at("/vol/x"), scratch, syscalls)
     assert os.listdir(host) == []
     assert syscalls.mounted[2] == ("tmpfs", f"{rootfs}{host}/x")
@@ -132,11 +141,7 @@ def test_string_fallback_is_what_the_race_defeats(scratch):
     rootfs = scratch / "rootfs"
     (rootfs / "vol").mkdir()
 
-    def swap(name: str, arguments: tuple) -> None:
-        if name == "mkdirat" and arguments[1] == "vol":
-            os.rename(rootfs / "vol", rootfs / "vol.old")
-            os.symlink(str(host), rootfs / "vol")
-    syscalls = ScratchSyscalls(before=swap)
+    syscalls = ScratchSyscalls(before=swap_once(rootfs / "vol", host))
     syscalls.real.remove("openat2")
     syscalls.fail("openat2", errno.ENOSYS)
     apply(tmpfs_at("/vol/x"), scratch, syscalls)
