@@ -114,6 +114,7 @@ def spawn_container(spec: Spec, bundle: str, rootfs: str, exec_fifo: str, syscal
     `on_forked(pid)` runs in the runtime as soon as the init's pid is known, before it is released.
     """
     syscalls = syscalls or Syscalls()
+    syscalls.resolve_functions()
     plan = plan_rootfs(spec, rootfs, bundle) if _makes_own_mounts(spec) else ()
     seccomp = compiled_seccomp(spec)  # here, so that a profile's error comes before any process exists
     stub = exec_stub.stub_fd()  # made here, once per runtime process: the children only keep it open

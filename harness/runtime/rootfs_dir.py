@@ -18,7 +18,6 @@ from contextlib import contextmanager
 
 from . import constants as c
 from .errors import SyscallError
-from .record import record
 from .securejoin import relative_in_root
 from .syscalls import Syscalls
 
@@ -38,13 +37,15 @@ def fd_path(fd: int) -> str:
     return f"/proc/self/fd/{fd}"
 
 
-@record(frozen=True)
 class Target:
     """A container path opened O_PATH: `fd` for fstat and fstatfs; `path` for mount(2): fd_path(fd), or the host
-    path string on a kernel without openat2."""
+    path string on a kernel without openat2. (A plain class, not a record: one is made per mount call.)"""
 
-    path: str
-    fd: int
+    __slots__ = ("path", "fd")
+
+    def __init__(self, path: str, fd: int) -> None:
+        self.path = path
+        self.fd = fd
 
 
 class RootDir:

@@ -2,6 +2,7 @@
 
 import errno
 import os
+import stat
 
 from .errors import ContainerError
 
@@ -30,19 +31,30 @@ def relative_in_root(root: str, unsafe_path: str, what: str) -> str:
     """
     resolved: list[str] = []  # components below root, all existing directories or the final entry
     pending = _components(unsafe_path)
+    pending.reverse()  # popped from the end
     followed = 0
+    missing = False  # once a component is missing, the rest cannot be symlinks: no lstat for them
     while pending:
-        component = pending.pop(0)
+        component = pending.pop()
         if component == "..":
             if not resolved:
                 raise ContainerError(f"{what}: {unsafe_path!r} resolves outside the container's root filesystem "
                                      f"{root}")
             resolved.pop()
+            missing = False
             continue
-        candidate = os.path.join(root, *resolved, component)
-        if not os.path.islink(candidate):
-            resolved.append(component)
+        resolved.append(component)
+        if missing:
             continue
+        candidate = root + "/" + "/".join(resolved)
+        try:
+            is_link = stat.S_ISLNK(os.lstat(candidate).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            missing = True
+            continue
+        if not is_link:
+            continue
+        resolved.pop()
         followed += 1
         if followed > MAX_SYMLINKS:
             raise ContainerError(f"{what}: {unsafe_path!r}: too many levels of symbolic links "
@@ -50,7 +62,7 @@ def relative_in_root(root: str, unsafe_path: str, what: str) -> str:
         target = os.readlink(candidate)
         if target.startswith("/"):
             resolved = []  # absolute targets restart at the container's root, not the host's
-        pending = _components(target) + pending
+        pending.extend(reversed(_components(target)))
     return "/".join(resolved) or "."
 
 

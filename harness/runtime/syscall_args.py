@@ -61,3 +61,26 @@ _AT_FDCWD = Constant(c.AT_FDCWD, {c.AT_FDCWD: "AT_FDCWD"})
 def dirfd_argument(fd: int) -> int:
     """A directory fd argument of an *at call: AT_FDCWD by name, any other fd as its number (a plain int prints so)."""
     return _AT_FDCWD if fd == c.AT_FDCWD else fd
+
+
+# Flags and Octal arguments made by the seam's file and mount calls, by (class, value, table id): those calls are
+# made a hundred times per container start, and building each argument anew cost more than the call itself.
+_MADE: dict[tuple, int] = {}
+
+
+def flags(value: int, names: dict[int, str]) -> Flags:
+    """Flags(value, names), shared between calls (the objects are immutable ints); `names` must be a module constant."""
+    try:
+        return _MADE[Flags, value, id(names)]
+    except KeyError:
+        made = _MADE[Flags, value, id(names)] = Flags(value, names)
+        return made
+
+
+def octal(mode: int) -> Octal:
+    """Octal(mode), shared between calls."""
+    try:
+        return _MADE[Octal, mode, 0]
+    except KeyError:
+        made = _MADE[Octal, mode, 0] = Octal(mode)
+        return made

@@ -12,10 +12,10 @@ from . import constants as c
 from .errors import SyscallError
 from .record import record
 # Flags, Constant, Octal, Hex, OPEN_FLAG_NAMES and StatFs are imported from here too: they were defined here first.
-from .syscall_args import Constant, Flags, Hex, Octal, dirfd_argument as _dirfd  # noqa: F401
+from .syscall_args import Constant, Flags, Hex, Octal, dirfd_argument as _dirfd, flags as _flags  # noqa: F401
 from .syscalls_bpf import BpfSyscalls
 from .syscalls_seccomp import SeccompSyscalls
-from .syscalls_files import OPEN_FLAG_NAMES, FileSyscalls, PathArg, StatFs  # noqa: F401
+from .syscalls_files import OPEN_FLAG_NAMES, FileSyscalls, PathArg, StatFs, _fstatfs  # noqa: F401
 
 # clone3 flags that make the child share the parent's memory or stack: Python cannot survive that.
 _UNSAFE_CLONE_FLAGS = c.CLONE_VM | c.CLONE_THREAD | c.CLONE_SIGHAND | c.CLONE_SETTLS | c.CLONE_VFORK
@@ -90,6 +90,13 @@ def _syscall_holding_gil() -> Callable[..., int]:
     return function
 
 
+@functools.cache
+def _c_long(number: int) -> ctypes.c_long:
+    """A syscall number as the C long that syscall(2) reads (a plain int would leave the register's upper half
+    undefined), made once per number."""
+    return ctypes.c_long(number)
+
+
 def _path(value: PathArg | None) -> bytes | None:
     return None if value is None else os.fsencode(value)
 
@@ -101,6 +108,14 @@ class Syscalls(FileSyscalls, BpfSyscalls, SeccompSyscalls):
         self.machine = machine or os.uname().machine
 
     # -- plumbing -------------------------------------------------------------------------------
+
+    @staticmethod
+    def resolve_functions() -> None:
+        """Look the C functions up now (dlopen, dlsym, prototypes), before the runtime forks: else every child does it
+        again at its first call, and under emulation that cost as much as the rest of its mount plan."""
+        _libc()
+        _fstatfs()
+        _syscall_holding_gil()
 
     def _invoke(self, name: str, arguments: tuple, call: Callable[[], object]) -> object:
         """Run one call; RecordingSyscalls overrides this single point to record instead."""
@@ -120,8 +135,7 @@ class Syscalls(FileSyscalls, BpfSyscalls, SeccompSyscalls):
         return numbers[name]
 
     def _raw(self, name: str, arguments: tuple, *c_arguments: object) -> int:
-        number = self._number(name, arguments)
-        return self._check(name, arguments, _libc().syscall(ctypes.c_long(number), *c_arguments))
+        return self._check(name, arguments, _libc().syscall(_c_long(self._number(name, arguments)), *c_arguments))
 
     # -- namespaces -----------------------------------------------------------------------------
 
@@ -266,12 +280,12 @@ class Syscalls(FileSyscalls, BpfSyscalls, SeccompSyscalls):
 
     def mount(self, source: PathArg | None, target: PathArg, fstype: str | None, flags: int = 0,
               data: str | None = None) -> None:
-        arguments = (source, target, fstype, Flags(flags, c.MOUNT_FLAG_NAMES), data)
+        arguments = (source, target, fstype, _flags(flags, c.MOUNT_FLAG_NAMES), data)
         self._invoke("mount", arguments, lambda: self._check("mount", arguments, _libc().mount(
             _path(source), _path(target), _path(fstype), flags, _path(data))))
 
     def umount2(self, target: PathArg, flags: int = 0) -> None:
-        arguments = (target, Flags(flags, c.UMOUNT_FLAG_NAMES))
+        arguments = (target, _flags(flags, c.UMOUNT_FLAG_NAMES))
         self._invoke("umount2", arguments, lambda: self._check("umount2", arguments, _libc().umount2(
             _path(target), flags)))
 

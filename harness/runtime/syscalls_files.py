@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from . import constants as c
 from .record import record
-from .syscall_args import Flags, Octal, dirfd_argument
+from .syscall_args import dirfd_argument, flags as _flags, octal as _octal
 
 PathArg = str | bytes
 
@@ -42,6 +42,15 @@ class _StatFs(ctypes.Structure):
                 ("f_frsize", ctypes.c_long), ("f_flags", ctypes.c_long), ("f_spare", ctypes.c_long * 4)]
 
 
+_OPEN_HOW_SIZE = ctypes.c_size_t(ctypes.sizeof(_OpenHow))
+
+
+@functools.cache
+def _open_how(flags: int, mode: int, resolve: int):  # a ctypes byref() object
+    """A pointer to the open_how of these arguments, made once: the kernel only reads it."""
+    return ctypes.byref(_OpenHow(flags=flags, mode=mode, resolve=resolve))
+
+
 @functools.cache
 def _fstatfs() -> Callable[..., int]:
     function = ctypes.CDLL(None, use_errno=True).fstatfs
@@ -59,35 +68,36 @@ class FileSyscalls:
 
     def open(self, path: PathArg, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
         """os.open through the seam, so code that opens namespace files can run against the fake."""
-        arguments = (path, Flags(flags, OPEN_FLAG_NAMES), Octal(mode))
+        arguments = (path, _flags(flags, OPEN_FLAG_NAMES), _octal(mode))
         return self._invoke("open", arguments, lambda: self._os_call("open", arguments, os.open, path, flags, mode,
                                                                      dir_fd=dir_fd))
 
     def openat(self, dirfd: int, path: PathArg, flags: int, mode: int = 0o777) -> int:
-        arguments = (dirfd_argument(dirfd), path, Flags(flags, OPEN_FLAG_NAMES), Octal(mode))
+        arguments = (dirfd_argument(dirfd), path, _flags(flags, OPEN_FLAG_NAMES), _octal(mode))
         return self._invoke("openat", arguments, lambda: self._os_call("openat", arguments, os.open, path, flags,
                                                                        mode, dir_fd=_at(dirfd)))
 
     def openat2(self, dirfd: int, path: PathArg, flags: int, mode: int = 0, resolve: int = 0) -> int:
         """openat(2) with `resolve` restricting the lookup (RESOLVE_IN_ROOT, ...; Linux 5.6, ENOSYS before)."""
-        arguments = (dirfd_argument(dirfd), path, Flags(flags, OPEN_FLAG_NAMES), Octal(mode),
-                     Flags(resolve, c.RESOLVE_FLAG_NAMES))
-        how = _OpenHow(flags=flags, mode=mode, resolve=resolve)
+        arguments = (dirfd_argument(dirfd), path, _flags(flags, OPEN_FLAG_NAMES), _octal(mode),
+                     _flags(resolve, c.RESOLVE_FLAG_NAMES))
+        # Plain ints and bytes where the C type allows: ctypes converts those in C, faster than c_int() objects
+        # (the kernel reads only the low 32 bits of an int argument, whatever the register's upper half holds).
+        how = _open_how(flags, mode, resolve)
         return self._invoke("openat2", arguments, lambda: self._raw(
-            "openat2", arguments, ctypes.c_int(dirfd), ctypes.c_char_p(os.fsencode(path)), ctypes.byref(how),
-            ctypes.c_size_t(ctypes.sizeof(how))))
+            "openat2", arguments, dirfd, os.fsencode(path), how, _OPEN_HOW_SIZE))
 
     def mkdirat(self, dirfd: int, path: PathArg, mode: int = 0o755) -> None:
-        arguments = (dirfd_argument(dirfd), path, Octal(mode))
+        arguments = (dirfd_argument(dirfd), path, _octal(mode))
         self._invoke("mkdirat", arguments, lambda: self._os_call("mkdirat", arguments, os.mkdir, path, mode,
                                                                  dir_fd=_at(dirfd)))
 
     def mknod(self, path: PathArg, mode: int, device: int) -> None:
-        arguments = (path, Octal(mode), device)
+        arguments = (path, _octal(mode), device)
         self._invoke("mknod", arguments, lambda: self._os_call("mknod", arguments, os.mknod, path, mode, device))
 
     def mknodat(self, dirfd: int, path: PathArg, mode: int, device: int) -> None:
-        arguments = (dirfd_argument(dirfd), path, Octal(mode), device)
+        arguments = (dirfd_argument(dirfd), path, _octal(mode), device)
         self._invoke("mknodat", arguments, lambda: self._os_call("mknodat", arguments, os.mknod, path, mode, device,
                                                                  dir_fd=_at(dirfd)))
 
