@@ -34,8 +34,8 @@ def apply_rootfs_plan(steps: tuple[Step, ...], syscalls: Syscalls, rootfs: str) 
     null = _NullDevice(syscalls, root)
     try:
         for step in steps:
-            if not isinstance(step, (DeviceNode, Symlink)):  # the steps that mount nothing may share directory fds
-                root.forget_directories()
+            if isinstance(step, PivotRoot) or (isinstance(step, MountStep) and not step.in_rootfs):
+                root.forget_directories()  # mounts on container paths drop what they cover themselves (RootDir.target)
             if not isinstance(step, MaskPath):  # the masks come in a row: the null device is shared by them only
                 null.close()
             try:

@@ -102,22 +102,10 @@ class RootDir:
                     raise
         return self.syscalls.openat2(self.fd(), relative, flags, mode, resolve)
 
-    @contextmanager
-    def directory(self, relative: str) -> Iterator[int]:
-        """An O_PATH descriptor of the directory `relative`, for *at calls in it (the rootfs's own for ".")."""
-        if relative == ".":
-            yield self.fd()
-            return
-        fd = self.open(relative, os.O_PATH | os.O_DIRECTORY)
-        try:
-            yield fd
-        finally:
-            self.syscalls.close(fd)
-
     def entries_in(self, relative: str) -> int:
-        """An O_PATH descriptor of the directory `relative` (made if missing) for creating entries in it, kept for
-        the next call: the plan's device nodes and symlinks all go into /dev. Valid only until something is mounted,
-        since a mount over the directory leaves the descriptor on the one covered: see forget_directories."""
+        """An O_PATH descriptor of the directory `relative` (made if missing) for creating entries in it, kept for the
+        next call: the plan's mount points, device nodes and symlinks mostly go into /dev. A mount made through
+        `target` drops the descriptors it may cover (its own path and below): those would hold the covered directory."""
         if relative == ".":
             return self.fd()
         fd = self._kept.get(relative)
@@ -127,15 +115,17 @@ class RootDir:
             except SyscallError as error:
                 if error.errno != errno.ENOENT:
                     raise
-                self.make_dirs(relative)  # a rootfs whose /dev is no mount may lack the directory
+                self.make_dirs(relative)
                 fd = self.open(relative, os.O_PATH | os.O_DIRECTORY)
             self._kept[relative] = fd
         return fd
 
-    def forget_directories(self) -> None:
-        """Close the descriptors entries_in keeps: before any mount."""
-        while self._kept:
-            self.syscalls.close(self._kept.popitem()[1])
+    def forget_directories(self, under: str | None = None) -> None:
+        """Close the descriptors entries_in keeps: all of them (before a mount on a host path or pivot_root), or
+        those at or below the container path `under` (after a mount there)."""
+        for relative in [kept for kept in self._kept
+                         if under is None or kept == under or kept.startswith(under + "/") or under == "."]:
+            self.syscalls.close(self._kept.pop(relative))
 
     @contextmanager
     def target(self, relative: str, missing_ok: bool = False,
@@ -163,41 +153,30 @@ class RootDir:
             yield Target(fd_path(fd) if self.has_openat2 else self.host_path(relative), fd)
         finally:
             self.syscalls.close(fd)
+            self.forget_directories(under=relative)  # the caller mounted there
 
     def make_dirs(self, relative: str) -> None:
-        """mkdir -p inside the rootfs: mkdirat of the last component in its parent, opened from the rootfs fd; a
-        missing parent is made first, the same way (so a path whose parent exists costs one open and one mkdirat)."""
+        """mkdir -p inside the rootfs: mkdirat of the last component in its parent (entries_in: opened from the rootfs
+        fd, made first the same way if missing), so a path whose parent exists costs at most one open and one mkdirat."""
         relative = relative.strip("/")
         if relative in ("", "."):
             return
         parent, name = posixpath.dirname(relative) or ".", posixpath.basename(relative)
         try:
-            parent_fd = self.open(parent, os.O_PATH | os.O_DIRECTORY) if parent != "." else None
-        except SyscallError as error:
-            if error.errno != errno.ENOENT:
-                raise
-            self.make_dirs(parent)
-            parent_fd = self.open(parent, os.O_PATH | os.O_DIRECTORY)
-        try:
-            self.syscalls.mkdirat(self.fd() if parent_fd is None else parent_fd, name, DIRECTORY_MODE)
+            self.syscalls.mkdirat(self.entries_in(parent), name, DIRECTORY_MODE)
         except SyscallError as error:
             if error.errno != errno.EEXIST:
                 raise
-        finally:
-            if parent_fd is not None:
-                self.syscalls.close(parent_fd)
 
     def make_file(self, relative: str) -> None:
         """Create an empty file (and its parents) unless something is there already."""
         parent, name = posixpath.dirname(relative) or ".", posixpath.basename(relative)
-        self.make_dirs(parent)
-        with self.directory(parent) as directory:
-            try:
-                # O_EXCL|O_NOFOLLOW: a symlink planted there is an existing entry, never followed to create a file.
-                fd = self.syscalls.openat(directory, name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-                                          | os.O_CLOEXEC, FILE_MODE)
-            except SyscallError as error:
-                if error.errno != errno.EEXIST:
-                    raise
-                return
-            self.syscalls.close(fd)
+        try:
+            # O_EXCL|O_NOFOLLOW: a symlink planted there is an existing entry, never followed to create a file.
+            fd = self.syscalls.openat(self.entries_in(parent), name, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                                      | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
+        except SyscallError as error:
+            if error.errno != errno.EEXIST:
+                raise
+            return
+        self.syscalls.close(fd)

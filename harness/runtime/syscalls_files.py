@@ -6,7 +6,6 @@ import os
 from collections.abc import Callable
 
 from . import constants as c
-from .record import record
 from .syscall_args import dirfd_argument, flags as _flags, octal as _octal
 
 PathArg = str | bytes
@@ -19,12 +18,23 @@ OPEN_FLAG_NAMES = {
 }
 
 
-@record(frozen=True)
-class StatFs:
-    """What fstatfs reports that the runtime reads: the filesystem's magic number, and its ST_* mount flags."""
+class StatFs(tuple):
+    """What fstatfs reports that the runtime reads: the filesystem's magic number, and its ST_* mount flags. (A
+    tuple, not a record: the mount plan makes several per container, and a record's generic __init__ costs more.)"""
 
-    type: int
-    flags: int
+    __slots__ = ()
+
+    def __new__(cls, type: int, flags: int) -> "StatFs":  # noqa: A002 (the field's name, as in struct statfs)
+        return tuple.__new__(cls, (type, flags))
+
+    def __getnewargs__(self) -> tuple[int, int]:
+        return tuple(self)
+
+    type = property(lambda self: self[0], doc="the filesystem's magic number (f_type)")
+    flags = property(lambda self: self[1], doc="its ST_* mount flags (f_flags)")
+
+    def __repr__(self) -> str:
+        return f"StatFs(type={self[0]:#x}, flags={self[1]:#x})"
 
 
 class _OpenHow(ctypes.Structure):
