@@ -136,9 +136,12 @@ def _symlink(step: Symlink, syscalls: Syscalls, root: RootDir) -> None:
 
 
 def _mask(step: MaskPath, syscalls: Syscalls, root: RootDir, null: "_NullDevice") -> None:
-    with root.target(root.resolve(step.path, step.what), missing_ok=True) as target:
+    relative = root.resolve_existing(step.path, step.what)
+    if relative is None:
+        return  # runc skips masked paths the kernel does not have (/proc/timer_stats, ...)
+    with root.target(relative, missing_ok=True) as target:
         if target is None:
-            return  # runc skips masked paths the kernel does not have (/proc/timer_stats, ...)
+            return
         if stat.S_ISDIR(syscalls.fstat(target.fd).st_mode):
             syscalls.mount("tmpfs", target.path, "tmpfs", c.MS_RDONLY, None)
             return
@@ -203,7 +206,9 @@ def _device_node(step: DeviceNode, syscalls: Syscalls, root: RootDir) -> None:
 
 
 def _make_readonly(step: ReadonlyPath, syscalls: Syscalls, root: RootDir) -> None:
-    relative = root.resolve(step.path, step.what)
+    relative = root.resolve_existing(step.path, step.what)
+    if relative is None:
+        return
     with root.target(relative, missing_ok=True) as target:
         if target is None:
             return

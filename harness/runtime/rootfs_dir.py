@@ -18,7 +18,7 @@ from contextlib import contextmanager
 
 from . import constants as c
 from .errors import SyscallError
-from .securejoin import relative_in_root
+from .securejoin import relative_in_root, relative_in_root_found
 from .syscalls import Syscalls
 
 # How every path inside the rootfs is looked up.
@@ -75,6 +75,13 @@ class RootDir:
         """The pre-check: `container_path` resolved as it is now, relative to the rootfs; ContainerError naming
         `what` for a `..` that climbs out (openat2 would silently clamp it at the root)."""
         return relative_in_root(self.path, container_path, what)
+
+    def resolve_existing(self, container_path: str, what: str) -> str | None:
+        """resolve's answer, or None if the path does not exist now: masks and read-only paths skip those, as runc
+        does, without an openat2 that fails (a mount of an absent path is never needed; procfs, where the masks are,
+        cannot gain an entry in between)."""
+        relative, found = relative_in_root_found(self.path, container_path, what)
+        return relative if found else None
 
     def host_path(self, relative: str) -> str:
         return self.path if relative == "." else os.path.join(self.path, relative)

@@ -17,6 +17,11 @@ def resolve_in_root(root: str, unsafe_path: str, what: str) -> str:
 
 
 def relative_in_root(root: str, unsafe_path: str, what: str) -> str:
+    """relative_in_root_found without its second half."""
+    return relative_in_root_found(root, unsafe_path, what)[0]
+
+
+def relative_in_root_found(root: str, unsafe_path: str, what: str) -> tuple[str, bool]:
     """The path of `unsafe_path` as resolved inside `root`, following symlinks as the container would.
 
     Like securejoin, an absolute symlink target is read relative to `root` (so `/var/run -> /run` stays inside).
@@ -24,7 +29,7 @@ def relative_in_root(root: str, unsafe_path: str, what: str) -> str:
     climb above `root` raises ContainerError naming `what` (such as `mounts[3] (/sys/x)`): a mount destination
     written that way is meant to land outside the container. Missing trailing components are kept as written,
     so the caller can create them; `root` itself must be a real path (no symlinks in it). The answer is relative to
-    `root` ("." for the root itself).
+    `root` ("." for the root itself), with whether the path existed (its lstat answered).
 
     A check, not a guarantee: the rootfs may change after it (a sibling container sharing a volume swaps a symlink
     in), so callers then open the answer with openat2(RESOLVE_IN_ROOT) from a descriptor of `root` (rootfs_dir.py).
@@ -63,7 +68,7 @@ def relative_in_root(root: str, unsafe_path: str, what: str) -> str:
         if target.startswith("/"):
             resolved = []  # absolute targets restart at the container's root, not the host's
         pending.extend(reversed(_components(target)))
-    return "/".join(resolved) or "."
+    return "/".join(resolved) or ".", not missing
 
 
 def _components(path: str) -> list[str]:

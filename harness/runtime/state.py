@@ -63,10 +63,16 @@ class StateDir:
 
     def __init__(self, root: str | None = None) -> None:
         self.root = os.path.abspath(root or DEFAULT_ROOT)
+        self._paths: dict[str, str] = {}  # checked ids: a create asks for its container's paths a dozen times
 
     def path(self, container_id: str) -> str:
-        check_id(container_id)
-        return os.path.join(self.root, container_id)
+        found = self._paths.get(container_id) if isinstance(container_id, str) else None
+        if found is None:
+            check_id(container_id)
+            if len(self._paths) > 256:  # a long-lived library user creates thousands
+                self._paths.clear()
+            found = self._paths[container_id] = os.path.join(self.root, container_id)
+        return found
 
     def exec_fifo(self, container_id: str) -> str:
         return os.path.join(self.path(container_id), EXEC_FIFO)
@@ -94,8 +100,9 @@ class StateDir:
         """Write state.json atomically (a reader sees the old or the new file, never half of one)."""
         final = os.path.join(self.path(record.id), STATE_FILE)
         temporary = final + ".tmp"
+        text = json.dumps(as_dict(record))  # one write: json.dump to a file writes each token on its own
         with open(temporary, "w", encoding="utf-8") as state_file:
-            json.dump(as_dict(record), state_file)
+            state_file.write(text)
         os.replace(temporary, final)
 
     def load(self, container_id: str) -> ContainerRecord:

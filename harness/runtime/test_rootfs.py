@@ -27,9 +27,14 @@ MAGIC_LINK = "/proc/self/fd/"
 
 @pytest.fixture
 def bundle(tmp_path):
-    """A bundle directory with an empty rootfs/ (symlink-free, as the runtime would realpath it)."""
+    """A bundle directory with a rootfs/ (symlink-free, as the runtime would realpath it) that holds only the runc
+    spec's masked and read-only paths, as directories: the plan skips those that do not exist, and the fake's fstat
+    says what each one is."""
     root = tmp_path.resolve()
     (root / "rootfs").mkdir()
+    linux = runc_config()["linux"]
+    for path in linux["maskedPaths"] + linux["readonlyPaths"]:
+        (root / "rootfs" / path.lstrip("/")).mkdir(parents=True, exist_ok=True)
     return root
 
 
@@ -394,3 +399,13 @@ def test_bind_mount_without_source_is_a_spec_error(bundle):
     """A bind mount must name its source; the error names mounts[N].source."""
     with pytest.raises(SpecError, match=r"mounts\[0\]\.source"):
         plan_rootfs(load_spec(edited({"mounts": [{"destination": "/x", "type": "bind"}]})), "/r", "/b")
+
+
+def test_absent_masked_and_readonly_paths_are_skipped_without_a_lookup(bundle):
+    """A masked or read-only path that the rootfs (or the kernel's procfs) does not have is skipped after the
+    pre-check, as runc skips it: no openat2 for it, no mount."""
+    config = edited({"linux.maskedPaths": ["/proc/absent-file"], "linux.readonlyPaths": ["/proc/absent-dir"]})
+    fake, _ = plan_and_apply(config, bundle)
+    looked_up = {arguments[1] for arguments in fake.arguments_of("openat2")}
+    assert not looked_up & {"proc/absent-file", "proc/absent-dir"}
+    assert not [arguments for arguments in mounts(fake) if "absent" in str(arguments[1])]
