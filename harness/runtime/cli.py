@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 
 from . import api
+from .cli_log import LOG_FORMATS, write_log
 from .errors import ContainerError, SpecError
 from .process import FORWARDED_SIGNALS
 from .state import DEFAULT_ROOT
@@ -22,12 +23,15 @@ def main(argv: list[str] | None = None) -> int:
     except (SpecError, ContainerError, OSError) as error:
         # SyscallError is an OSError: its text names the call, arguments and errno.
         print(f"error: {_describe(error)}", file=sys.stderr)
+        write_log(arguments.log, "error", _describe(error), arguments.log_format)
         return EXIT_FAILURE
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m harness.runtime", description=__doc__)
     parser.add_argument("--root", default=DEFAULT_ROOT, help=f"directory of container state (default {DEFAULT_ROOT})")
+    parser.add_argument("--log", metavar="FILE", help="also append errors to FILE (as runc: containerd reads it)")
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default="text", help="the --log format (default text)")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     def verb(name: str, handler: Callable[[argparse.Namespace], int | None], help_text: str,
@@ -45,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--pid-file", help="write the container's host pid to this file")
         sub.add_argument("--preserve-fds", type=int, default=0, metavar="N",
                          help="pass descriptors 3 .. 3+N-1 on to the container (all others are closed)")
+        if name == "run":
+            sub.add_argument("-d", "--detach", action="store_true",
+                             help="return once the container has started; it keeps running (delete it later)")
     verb("start", _start, "start a created container")
     verb("state", _state, "print the OCI state of a container as JSON")
     kill = verb("kill", _kill, "send a signal (default SIGTERM) to the container's init")
@@ -64,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     exec_verb.add_argument("--preserve-fds", type=int, default=0, metavar="N",
                            help="pass descriptors 3 .. 3+N-1 on to the process (all others are closed)")
     exec_verb.add_argument("command", nargs=argparse.REMAINDER, help="the command and its arguments")
+    verb("features", _features, "print the runtime-spec features document as JSON", with_id=False)
     spec = verb("spec", _spec, "write a default busybox config.json (args [\"sh\"], no terminal)", with_id=False)
     spec.add_argument("-b", "--bundle", default=".", help="where to write config.json")
     return parser
@@ -76,6 +84,14 @@ def _create(arguments: argparse.Namespace) -> None:
 
 def _run(arguments: argparse.Namespace) -> int:
     pid = api.create(arguments.bundle, arguments.id, root=arguments.root, preserve_fds=arguments.preserve_fds)
+    if arguments.detach:
+        try:
+            _write_pid_file(arguments.pid_file, pid)
+            api.start(arguments.id, root=arguments.root)
+        except BaseException:
+            api.delete(arguments.id, force=True, root=arguments.root)  # never leave a half-run container behind
+            raise
+        return 0
     previous = {}
     try:
         _write_pid_file(arguments.pid_file, pid)
@@ -152,6 +168,11 @@ def _exec(arguments: argparse.Namespace) -> int:
     if not arguments.command:
         raise ContainerError("exec needs a command to run")
     return api.exec_in(arguments.id, arguments.command, root=arguments.root, preserve_fds=arguments.preserve_fds)
+
+
+def _features(arguments: argparse.Namespace) -> None:
+    from .features import features  # only here: every other verb would pay its imports
+    print(json.dumps(features(), indent=4))
 
 
 def _spec(arguments: argparse.Namespace) -> None:

@@ -69,3 +69,8 @@ def parse_mount_options(options: tuple[str, ...], path: str) -> MountOptions:
             # Filesystem-specific (mode=755, size=65536k, newinstance, gid=5): the kernel's data string.
             data.append(option)
     return MountOptions(flags=flags, propagation=tuple(propagation), data=",".join(data) or None)
+
+
+def mount_option_names() -> set[str]:
+    """Every option word that sets or clears a mount flag (the features document lists them with PROPAGATIONS)."""
+    return set(_SETS) | set(_CLEARS)

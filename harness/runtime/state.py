@@ -155,19 +155,22 @@ class StateDir:
         return CREATED if os.path.exists(self.exec_fifo(record.id)) else RUNNING
 
     def oci_state(self, record: ContainerRecord) -> dict:
-        """The OCI state document of a container (runc adds rootfs, created and owner: so do we)."""
+        """The OCI state document of a container as runc prints it: its keys in runc's order, rootfs, created and
+        owner added, annotations left out when there are none."""
         status = self.status(record)
-        return {
+        document = {
             "ociVersion": record.oci_version,
             "id": record.id,
-            "status": status,
             "pid": record.pid if status != STOPPED else 0,
+            "status": status,
             "bundle": record.bundle,
             "rootfs": record.rootfs,
             "created": record.created,
-            "owner": "",
-            "annotations": record.annotations,
         }
+        if record.annotations:
+            document["annotations"] = record.annotations
+        document["owner"] = ""
+        return document
 
 
 def check_id(container_id: str) -> None:
