@@ -59,7 +59,10 @@ class Runtime:
     def run(self, bundle: Path, cid: str, timeout: float = RUN_TIMEOUT, pass_fds: tuple[int, ...] = ()) -> Result:
         raise NotImplementedError
 
-    def create(self, bundle: Path, cid: str, output: Path, pass_fds: tuple[int, ...] = ()) -> None:
+    def create(self, bundle: Path, cid: str, output: Path, pass_fds: tuple[int, ...] = (),
+               console_socket: str | None = None) -> None:
+        """Create cid, its stdio to `output` (or, with process.terminal, a pty whose master goes to
+        `console_socket`), waiting for start."""
         raise NotImplementedError
 
     def exec(self, cid: str, args: list[str], timeout: float = RUN_TIMEOUT) -> Result:
@@ -93,9 +96,11 @@ class BundledRuntime(Runtime):
             err.seek(0)
             return Result(status, out.read().decode(errors="replace"), err.read().decode(errors="replace"))
 
-    def create(self, bundle: Path, cid: str, output: Path, pass_fds: tuple[int, ...] = ()) -> None:
+    def create(self, bundle: Path, cid: str, output: Path, pass_fds: tuple[int, ...] = (),
+               console_socket: str | None = None) -> None:
         with open(output, "wb") as out, open(os.devnull, "rb") as null:
-            api.create(str(bundle), cid, root=str(self.state_root), stdin=null, stdout=out, stderr=out)
+            api.create(str(bundle), cid, root=str(self.state_root), stdin=null, stdout=out, stderr=out,
+                       console_socket=console_socket)
 
     def exec(self, cid: str, args: list[str], timeout: float = RUN_TIMEOUT) -> Result:
         # api.exec_in gives the process this process's stdio and takes no streams: the CLI captures its output.
@@ -154,10 +159,12 @@ class CliRuntime(Runtime):
             self.delete(cid, force=True, missing_ok=True)
         return Result(result.returncode, result.stdout, result.stderr)
 
-    def create(self, bundle: Path, cid: str, output: Path, pass_fds: tuple[int, ...] = ()) -> None:
+    def create(self, bundle: Path, cid: str, output: Path, pass_fds: tuple[int, ...] = (),
+               console_socket: str | None = None) -> None:
         # The container inherits create's stdio: give it a file, never a pipe nobody drains.
+        console = ("--console-socket", console_socket) if console_socket else ()
         with open(output, "wb") as out:
-            result = subprocess.run(self._cmd("create", "--bundle", str(bundle), *self._id(cid)), stdout=out,
+            result = subprocess.run(self._cmd("create", "--bundle", str(bundle), *console, *self._id(cid)), stdout=out,
                                     stderr=out, stdin=subprocess.DEVNULL, timeout=60, pass_fds=pass_fds,
                                     env=self.env)
         if result.returncode != 0:

@@ -11,6 +11,7 @@ from .cgroup_config import cgroup_path
 from .cgroup_manager import Cgroup
 from .cgroup_stats import read_stats
 from .cgroups import check_resources, unified_root
+from .console import connect_console_socket
 from .container_cgroup import container_cgroup, destroy, set_up_cgroup
 from .container_exec import exec_in_container
 from .devices_v1 import devices_v1_for, planned_v1_devices_path, remove_v1_devices
@@ -39,12 +40,14 @@ _children: dict[tuple[str, str], ContainerProcess] = {}
 
 def create(bundle: str, container_id: str, root: str | None = None, syscalls: Syscalls | None = None,
            stdin: int | IO | None = None, stdout: int | IO | None = None, stderr: int | IO | None = None,
-           preserve_fds: int = 0) -> int:
+           preserve_fds: int = 0, console_socket: str | None = None) -> int:
     """Create a container from `bundle` (a directory with config.json); returns the init's host pid.
 
     The init is set up and waits for `start`. stdin/stdout/stderr (a file descriptor, or an object with
     fileno() such as an open file) replace the streams the container would inherit from this process;
     `preserve_fds` descriptors from 3 up are passed on too (runc's --preserve-fds), every other one is closed.
+    With `process.terminal`, `console_socket` is the path of an AF_UNIX socket that receives the pty's master
+    (runc's --console-socket); the container's stdio is then the pty's slave.
     Raises SpecError for a bad config, ContainerError otherwise; a failed create leaves no process, cgroup or
     state behind, and one whose creator is killed midway is seen by `list` and removed by `delete --force`.
     """
@@ -62,8 +65,9 @@ def create(bundle: str, container_id: str, root: str | None = None, syscalls: Sy
     if not os.path.isdir(rootfs):
         raise ContainerError(f"root.path: {rootfs} is not a directory")
     check_preserved_fds(preserve_fds)
+    check_console(spec, console_socket)
     states.reserve(container_id)
-    placement = child = devices = None
+    placement = child = devices = console = None
     try:
         with states.locked(container_id):  # `delete` of this id waits until create is done, or its creator dead
             states.save_config(container_id, text)
@@ -86,10 +90,13 @@ def create(bundle: str, container_id: str, root: str | None = None, syscalls: Sy
                 record = replace(record, pid=pid, start_time=started[0] if started else 0)
                 states.save(record)  # from here `list` shows it "creating", and `delete --force` can kill it
 
+            if spec.process.terminal:
+                console = connect_console_socket(console_socket)
             child = spawn_container(spec, bundle, rootfs, states.exec_fifo(container_id), syscalls,
                                     stdio=tuple(_fd(stream) for stream in (stdin, stdout, stderr)), cgroup=placement,
                                     preserve_fds=preserve_fds, on_forked=forked,
-                                    extra_cgroups=(devices,) if devices else ())
+                                    extra_cgroups=(devices,) if devices else (),
+                                    console_fd=console.fileno() if console else None)
             states.save(replace(record, creating=False))
             commit(child)
     except BaseException:  # KeyboardInterrupt too: no process, cgroup or state dir may outlive a failed create
@@ -104,6 +111,8 @@ def create(bundle: str, container_id: str, root: str | None = None, syscalls: Sy
     finally:
         if placement is not None:
             placement.close()  # the init is in the cgroup and the device program attached: the fd is done
+        if console is not None:
+            console.close()  # the init has sent the master over its copy (or failed, and create with it)
     _children[(states.root, container_id)] = child
     return child.pid
 
@@ -288,13 +297,21 @@ def exec_in(container_id: str, args: list[str], root: str | None = None, preserv
 
 def check_supported(spec: Spec) -> None:
     """Refuse what this runtime does not implement, rather than run a container weaker than asked."""
-    if spec.process.terminal:
-        raise SpecError("process.terminal", "a terminal (console socket) is not supported; set it to false")
     if spec.process.apparmor_profile:
         raise SpecError("process.apparmorProfile", "AppArmor profiles are not supported")
     check_namespaces(spec)
     check_sysctls(spec)
     check_resources(spec.linux.resources)
+
+
+def check_console(spec: Spec, console_socket: str | None) -> None:
+    """A terminal needs a console socket to send its master to, and a socket without a terminal is a mistake."""
+    if spec.process.terminal and not console_socket:
+        raise SpecError("process.terminal", "true, but no console socket: pass --console-socket PATH (an AF_UNIX "
+                                            "socket that receives the pty master), or set process.terminal to false")
+    if console_socket and not spec.process.terminal:
+        raise ContainerError(f"--console-socket {console_socket}: process.terminal is false in config.json; "
+                             "set it to true to get a terminal")
 
 
 def parse_signal(signal: int | str) -> int:

@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
         sub = verb(name, handler, help_text)
         sub.add_argument("-b", "--bundle", default=".", help="bundle directory (default: the current directory)")
         sub.add_argument("--pid-file", help="write the container's host pid to this file")
+        sub.add_argument("--console-socket", metavar="PATH",
+                         help="with process.terminal: an AF_UNIX socket that receives the pty master (SCM_RIGHTS)")
         sub.add_argument("--preserve-fds", type=int, default=0, metavar="N",
                          help="pass descriptors 3 .. 3+N-1 on to the container (all others are closed)")
         if name == "run":
@@ -78,12 +80,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _create(arguments: argparse.Namespace) -> None:
-    pid = api.create(arguments.bundle, arguments.id, root=arguments.root, preserve_fds=arguments.preserve_fds)
+    pid = api.create(arguments.bundle, arguments.id, root=arguments.root, preserve_fds=arguments.preserve_fds,
+                     console_socket=arguments.console_socket)
     _write_pid_file(arguments.pid_file, pid)
 
 
 def _run(arguments: argparse.Namespace) -> int:
-    pid = api.create(arguments.bundle, arguments.id, root=arguments.root, preserve_fds=arguments.preserve_fds)
+    pid = api.create(arguments.bundle, arguments.id, root=arguments.root, preserve_fds=arguments.preserve_fds,
+                     console_socket=arguments.console_socket)
     if arguments.detach:
         try:
             _write_pid_file(arguments.pid_file, pid)

@@ -63,6 +63,7 @@ from collections.abc import Callable
 
 from . import constants as c
 from . import exec_stub
+from .console import set_up_console
 from .container_cgroup import CgroupPlacement
 from .errors import ContainerError, describe_errno
 from .fds import close_fds_except, inherit_preserved_fds, preserved_fds
@@ -104,7 +105,7 @@ def spawn_container(spec: Spec, bundle: str, rootfs: str, exec_fifo: str, syscal
                     stdio: tuple[int | None, int | None, int | None] = (None, None, None),
                     cgroup: CgroupPlacement | None = None, preserve_fds: int = 0,
                     on_forked: Callable[[int], None] | None = None,
-                    extra_cgroups: tuple = ()) -> ContainerProcess:
+                    extra_cgroups: tuple = (), console_fd: int | None = None) -> ContainerProcess:
     """Fork and set up the container's init; return once it waits for "committed" (see `commit`).
 
     `stdio` holds file descriptors to become the container's 0, 1 and 2 (None: inherit the runtime's).
@@ -112,6 +113,7 @@ def spawn_container(spec: Spec, bundle: str, rootfs: str, exec_fifo: str, syscal
     `extra_cgroups` are more groups (objects with add_process(pid), such as a v1 devices cgroup) it joins then.
     `preserve_fds` descriptors from 3 up reach the container (runc's --preserve-fds); all others are closed.
     `on_forked(pid)` runs in the runtime as soon as the init's pid is known, before it is released.
+    `console_fd` is a connected console socket: the init makes a pty after pivot_root and sends its master there.
     """
     syscalls = syscalls or Syscalls()
     syscalls.resolve_functions()
@@ -121,7 +123,8 @@ def spawn_container(spec: Spec, bundle: str, rootfs: str, exec_fifo: str, syscal
     parent_end, child_end = socket_pair()
     fifo_fd = os.open(exec_fifo, os.O_RDWR | os.O_CLOEXEC)  # O_RDWR: opening never blocks, reading does
     pid = pidfd = waiter = None
-    keep = {child_end.fileno(), fifo_fd, *([stub] if stub is not None else []), *preserved_fds(preserve_fds)}
+    keep = {child_end.fileno(), fifo_fd, *([stub] if stub is not None else []), *preserved_fds(preserve_fds),
+            *([console_fd] if console_fd is not None else [])}
     try:
         cgroup_fd = cgroup.fd if cgroup is not None and cgroup.clone_into else None
 
@@ -129,7 +132,7 @@ def spawn_container(spec: Spec, bundle: str, rootfs: str, exec_fifo: str, syscal
             parent_end.close()
             if first_stage:
                 enter_child(stdio, keep, preserve_fds, syscalls)
-            _container_init(spec, rootfs, plan, child_end, fifo_fd, syscalls, seccomp)
+            _container_init(spec, rootfs, plan, child_end, fifo_fd, syscalls, seccomp, console_fd)
 
         def helper() -> None:
             parent_end.close()
@@ -254,7 +257,7 @@ def compiled_seccomp(spec: Spec) -> SeccompFilter | None:
 
 
 def _container_init(spec: Spec, rootfs: str, plan: tuple, channel: _socket.socket, fifo_fd: int,
-                    syscalls: Syscalls, seccomp: SeccompFilter | None = None) -> None:
+                    syscalls: Syscalls, seccomp: SeccompFilter | None = None, console_fd: int | None = None) -> None:
     if _receive_in_child(channel) is None:
         os._exit(0)  # the parent died before the maps were written: nobody wants this container any more
     if os.geteuid() != 0:
@@ -274,6 +277,8 @@ def _container_init(spec: Spec, rootfs: str, plan: tuple, channel: _socket.socke
     # Asked of the kernel before pivot_root: after it, /proc/sys is whatever the container's image put there.
     capabilities = last_capability(syscalls)
     apply_rootfs_plan(plan, syscalls, rootfs)
+    if console_fd is not None:  # after pivot_root: the pty is made in the container's own devpts
+        set_up_console(console_fd)
     executable = set_up_process(spec.process, syscalls, last_cap=capabilities, seccomp=seccomp)
     check_exec_under(seccomp, channel.fileno())
     _send(channel, {"type": "ready"})

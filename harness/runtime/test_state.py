@@ -121,13 +121,19 @@ def test_unknown_signal_name_is_an_error():
 
 
 @pytest.mark.parametrize("changes, path", [
-    ({}, "process.terminal"),
     ({"process.terminal": False, "process.apparmorProfile": "docker-default"}, "process.apparmorProfile"),
 ])
 def test_unsupported_features_are_refused_by_json_path(changes, path):
-    """A terminal or an AppArmor profile is refused up front, naming the JSON path, not silently dropped."""
+    """An AppArmor profile is refused up front, naming the JSON path, not silently dropped."""
     with pytest.raises(SpecError, match=path.replace(".", r"\.")):
         api.check_supported(load_spec(edited(changes)))
+
+
+def test_terminal_needs_a_console_socket():
+    """process.terminal (runc's default spec has it) without a console socket is refused naming the field."""
+    with pytest.raises(SpecError, match=r"process\.terminal: true, but no console socket"):
+        api.check_console(load_spec(edited({})), None)
+    api.check_console(load_spec(edited({})), "/run/console.sock")
 
 
 def test_seccomp_is_supported():
