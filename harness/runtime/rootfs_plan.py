@@ -57,11 +57,12 @@ def rootfs_path(spec: Spec, bundle: str) -> str:
 def _host_propagation(rootfs_propagation: str | None) -> MountStep:
     """The first step: the copy of the host's mount tree made recursively private, or recursively a slave.
 
-    Without linux.rootfsPropagation: rprivate, as this runtime always did. With a slave or shared kind: rslave, as
-    runc's default, so mounts the host makes later reach the container but nothing flows back. runc makes "/"
-    rshared for "shared", a two-way link to the host: that needs the old root made rslave between pivot_root and
-    its lazy unmount (runc's pivotRoot does), else the unmount propagates to the host's mounts; rootfs.py does not
-    do that yet, so the two-way link is not made. The container's own "/" gets the exact kind after pivot_root.
+    Without linux.rootfsPropagation: rprivate, as this runtime always did. With a slave or shared kind: rslave (runc's
+    default for every container), so mounts the host makes later reach the container and nothing flows back.
+    runtime-spec's "shared" is a new peer group of the container's own, "not shared with the host"; runc 1.1 makes
+    the host side rshared instead, a two-way link that would also need the old root made rslave between pivot_root
+    and its lazy unmount (rootfs.py does not), else that unmount propagates to the host. The container's "/" gets
+    the exact kind after pivot_root (plan_rootfs's last step).
     """
     if rootfs_propagation and PROPAGATIONS[rootfs_propagation] & (c.MS_SLAVE | c.MS_SHARED):
         return MountStep("linux.rootfsPropagation (host side)", "/", flags=c.MS_REC | c.MS_SLAVE, in_rootfs=False)
