@@ -50,7 +50,7 @@ def set_up_process(process: Process, syscalls: Syscalls, last_cap: int | None = 
         syscalls.setrlimit(c.RLIMITS[rlimit.type], rlimit.soft, rlimit.hard)
     apply_scheduling(process, syscalls)
     apply_exec_labels(process, syscalls)
-    os.umask(DEFAULT_UMASK if process.user.umask is None else process.user.umask)
+    syscalls.umask(DEFAULT_UMASK if process.user.umask is None else process.user.umask)
     if seccomp is not None and not process.no_new_privileges:
         from .seccomp_load import load_filter  # late, and loaded already (process.compiled_seccomp)
         load_filter(seccomp, syscalls)

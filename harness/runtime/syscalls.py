@@ -256,6 +256,11 @@ class Syscalls(FileSyscalls, BpfSyscalls, SeccompSyscalls, SchedSyscalls):
         self._invoke("setrlimit", arguments, lambda: self._os_call(
             "setrlimit", arguments, resource.prlimit, 0, resource_number, (_rlim(soft), _rlim(hard))))
 
+    def umask(self, mask: int) -> int:
+        """Set the calling process's umask; returns the previous one (umask(2) cannot fail)."""
+        arguments = (Octal(mask),)
+        return self._invoke("umask", arguments, lambda: os.umask(mask))
+
     def chdir(self, path: PathArg) -> None:
         arguments = (path,)
         self._invoke("chdir", arguments, lambda: self._os_call("chdir", arguments, os.chdir, path))

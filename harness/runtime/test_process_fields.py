@@ -298,3 +298,15 @@ def test_mount_label_is_added_to_tmpfs_like_mounts_only(tmp_path, monkeypatch):
 def test_no_label_without_mount_label(tmp_path):
     plan = _plan({}, tmp_path)
     assert not any("context=" in (getattr(step, "data", None) or "") for step in plan)
+
+
+@pytest.mark.parametrize("umask, expected", [(0o027, 0o027), (None, 0o022)])
+def test_umask_goes_through_the_seam_before_the_identity_change(program_dir, umask, expected):
+    """process.user.umask, or runc's 0o022 without one, set with umask(2) before setresuid."""
+    changes = {"process.args": ["prog"], "process.env": [f"PATH={program_dir}"]}
+    if umask is not None:
+        changes["process.user.umask"] = umask
+    fake = RecordingSyscalls()
+    set_up_process(_spec(changes).process, fake)
+    assert fake.arguments_of("umask") == [(expected,)]
+    assert fake.names().index("umask") < fake.names().index("setresuid")
