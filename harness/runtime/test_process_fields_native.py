@@ -5,6 +5,7 @@ import os
 import pytest
 
 from harness.runtime import test_integration
+from harness.runtime.spec_scheduling import parse_cpu_list
 from harness.runtime.test_integration import run_container
 
 pytestmark = test_integration.pytestmark  # root and busybox
@@ -89,3 +90,12 @@ def test_labels_of_an_absent_lsm_are_refused(make_bundle, state_root, field, val
         pytest.skip("this host runs AppArmor or SELinux")
     result = run_container(make_bundle, state_root, ["true"], _set(**{field: value}))
     assert result.returncode != 0 and words in result.stderr
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs to pin to one")
+def test_exec_cpu_affinity_initial_alone_is_not_kept(make_bundle, state_root):
+    """With only execCPUAffinity.initial, the program runs on every CPU again (as runc resets it)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    edit = _set(execCPUAffinity={"initial": str(cpus[0])})
+    allowed = _output(make_bundle, state_root, "grep Cpus_allowed_list /proc/self/status", edit).split()[-1]
+    assert parse_cpu_list(allowed, "Cpus_allowed_list") == frozenset(cpus)
