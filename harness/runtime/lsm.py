@@ -1,4 +1,4 @@
-"""AppArmor and SELinux labels of a container: refused where the LSM is not active, written to /proc/self/attr where it is."""
+"""AppArmor and SELinux labels: refused where the LSM is not active, written to /proc/self/attr where it is."""
 
 from __future__ import annotations
 

@@ -34,13 +34,14 @@ def set_up_process(process: Process, syscalls: Syscalls, last_cap: int | None = 
     `last_cap` is the kernel's highest capability number, asked before pivot_root (None: ask now). `seccomp` is the
     compiled linux.seccomp, if any.
 
-    The order matters: execCPUAffinity.initial first, so the set-up itself runs there; rlimits, the I/O priority and
-    the scheduler while still privileged (an RT class or policy needs CAP_SYS_ADMIN or CAP_SYS_NICE); rlimits (raising a hard limit needs CAP_SYS_RESOURCE), the bounding
-    set dropped while CAP_SETPCAP is still there, PR_SET_KEEPCAPS across the uid change so the permitted set
-    survives it, then the final sets with capset and the ambient ones, and no_new_privs last. A seccomp filter
-    needs no_new_privs or CAP_SYS_ADMIN: without noNewPrivileges it is loaded here, before any capability is
-    dropped (so the profile must allow what follows: setgroups, setresuid, capset, prctl, and the runtime's
-    handshake, as under runc); with it, exec_process loads it last, just before the execve.
+    The order matters: execCPUAffinity.initial first, so the set-up itself runs there; rlimits (raising a hard limit
+    needs CAP_SYS_RESOURCE), the I/O priority and the scheduler (an RT class or policy needs CAP_SYS_ADMIN or
+    CAP_SYS_NICE) and the LSM labels for the exec while still privileged; the bounding set dropped while
+    CAP_SETPCAP is still there, PR_SET_KEEPCAPS across the uid change so the permitted set survives it, then the
+    final sets with capset and the ambient ones, and no_new_privs last. A seccomp filter needs no_new_privs or
+    CAP_SYS_ADMIN: without noNewPrivileges it is loaded here, before any capability is dropped (so the profile must
+    allow what follows: setgroups, setresuid, capset, prctl, and the runtime's handshake, as under runc); with it,
+    exec_process loads it last, just before the execve (after execCPUAffinity.final).
     """
     affinity = process.exec_cpu_affinity
     if affinity is not None and affinity.initial is not None:

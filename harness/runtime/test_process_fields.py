@@ -1,6 +1,7 @@
 """Tests of the scheduling, affinity, LSM and propagation fields of config.json, against the recording fake."""
 
 import errno
+import os
 
 import pytest
 
@@ -310,3 +311,22 @@ def test_umask_goes_through_the_seam_before_the_identity_change(program_dir, uma
     set_up_process(_spec(changes).process, fake)
     assert fake.arguments_of("umask") == [(expected,)]
     assert fake.names().index("umask") < fake.names().index("setresuid")
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="PER_LINUX32 renames the machine on x86_64")
+def test_real_personality_linux32_makes_uname_say_i686():
+    """The real seam: in a forked child, personality(PER_LINUX32) makes uname(2) report i686."""
+    from harness.runtime.syscalls import Syscalls
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            apply_personality(Personality("LINUX32"), Syscalls())
+            os.write(write, os.uname().machine.encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    machine = os.read(read, 64).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert machine == "i686"
