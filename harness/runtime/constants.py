@@ -166,6 +166,8 @@ SYSCALL_NUMBERS = {
         "bpf": 321,
         "openat2": 437,
         "seccomp": 317,
+        "ioprio_set": 251,
+        "sched_setattr": 314,
     },
     "aarch64": {
         "pivot_root": 41,
@@ -178,8 +180,28 @@ SYSCALL_NUMBERS = {
         "mount_setattr": 442,
         "openat2": 437,
         "seccomp": 277,
+        "ioprio_set": 30,
+        "sched_setattr": 274,
     },
 }
+
+# --- scheduling of the container process (process.scheduler, process.ioPriority; linux.personality) ---
+# include/uapi/linux/sched.h; SCHED_ISO is reserved by the spec but not implemented by Linux (EINVAL).
+SCHED_POLICIES = {"SCHED_OTHER": 0, "SCHED_FIFO": 1, "SCHED_RR": 2, "SCHED_BATCH": 3, "SCHED_ISO": 4,
+                  "SCHED_IDLE": 5, "SCHED_DEADLINE": 6}
+SCHED_FLAGS = {"SCHED_FLAG_RESET_ON_FORK": 0x01, "SCHED_FLAG_RECLAIM": 0x02, "SCHED_FLAG_DL_OVERRUN": 0x04,
+               "SCHED_FLAG_KEEP_POLICY": 0x08, "SCHED_FLAG_KEEP_PARAMS": 0x10, "SCHED_FLAG_UTIL_CLAMP_MIN": 0x20,
+               "SCHED_FLAG_UTIL_CLAMP_MAX": 0x40}
+# include/uapi/linux/ioprio.h: the class sits above IOPRIO_CLASS_SHIFT bits of per-class priority.
+IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}
+IOPRIO_CLASS_SHIFT = 13
+IOPRIO_WHO_PROCESS = 1
+# include/uapi/linux/personality.h: the execution domain in the low byte, flags above it.
+PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}
+PERSONALITY_FLAGS = {"UNAME26": 0x0020000, "ADDR_NO_RANDOMIZE": 0x0040000, "FDPIC_FUNCPTRS": 0x0080000,
+                     "MMAP_PAGE_ZERO": 0x0100000, "ADDR_COMPAT_LAYOUT": 0x0200000, "READ_IMPLIES_EXEC": 0x0400000,
+                     "ADDR_LIMIT_32BIT": 0x0800000, "SHORT_INODE": 0x1000000, "WHOLE_SECONDS": 0x2000000,
+                     "STICKY_TIMEOUTS": 0x4000000, "ADDR_LIMIT_3GB": 0x8000000}
 
 # --- capabilities (include/uapi/linux/capability.h), name -> bit number ---
 CAPABILITIES = {

@@ -1,4 +1,5 @@
-"""Inside the container, after the rootfs: cwd, rlimits, umask, user, capabilities, no_new_privs, seccomp, execve."""
+"""Inside the container, after the rootfs: affinity, cwd, rlimits, scheduling, LSM labels, umask, user, capabilities,
+no_new_privs, seccomp, execve."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import signal
 from . import constants as c
 from . import exec_stub
 from .errors import ContainerError, SyscallError
+from .lsm import apply_exec_labels
+from .spec_linux import Personality
 from .spec_process import Capabilities, Process
+from .spec_scheduling import MAX_CPUS
 from .syscalls import CapabilitySets, Syscalls
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing, which every CLI start would pay
@@ -30,17 +34,24 @@ def set_up_process(process: Process, syscalls: Syscalls, last_cap: int | None = 
     `last_cap` is the kernel's highest capability number, asked before pivot_root (None: ask now). `seccomp` is the
     compiled linux.seccomp, if any.
 
-    The order matters: rlimits while still privileged (raising a hard limit needs CAP_SYS_RESOURCE), the bounding
-    set dropped while CAP_SETPCAP is still there, PR_SET_KEEPCAPS across the uid change so the permitted set
-    survives it, then the final sets with capset and the ambient ones, and no_new_privs last. A seccomp filter
-    needs no_new_privs or CAP_SYS_ADMIN: without noNewPrivileges it is loaded here, before any capability is
-    dropped (so the profile must allow what follows: setgroups, setresuid, capset, prctl, and the runtime's
-    handshake, as under runc); with it, exec_process loads it last, just before the execve.
+    The order matters: execCPUAffinity.initial first, so the set-up itself runs there; rlimits (raising a hard limit
+    needs CAP_SYS_RESOURCE), the I/O priority and the scheduler (an RT class or policy needs CAP_SYS_ADMIN or
+    CAP_SYS_NICE) and the LSM labels for the exec while still privileged; the bounding set dropped while
+    CAP_SETPCAP is still there, PR_SET_KEEPCAPS across the uid change so the permitted set survives it, then the
+    final sets with capset and the ambient ones, and no_new_privs last. A seccomp filter needs no_new_privs or
+    CAP_SYS_ADMIN: without noNewPrivileges it is loaded here, before any capability is dropped (so the profile must
+    allow what follows: setgroups, setresuid, capset, prctl, and the runtime's handshake, as under runc); with it,
+    exec_process loads it last, just before the execve (after execCPUAffinity.final).
     """
+    affinity = process.exec_cpu_affinity
+    if affinity is not None and affinity.initial is not None:
+        _set_affinity(affinity.initial, "process.execCPUAffinity.initial", syscalls)
     _chdir(process.cwd, syscalls)
     for rlimit in process.rlimits:
         syscalls.setrlimit(c.RLIMITS[rlimit.type], rlimit.soft, rlimit.hard)
-    os.umask(DEFAULT_UMASK if process.user.umask is None else process.user.umask)
+    apply_scheduling(process, syscalls)
+    apply_exec_labels(process, syscalls)
+    syscalls.umask(DEFAULT_UMASK if process.user.umask is None else process.user.umask)
     if seccomp is not None and not process.no_new_privileges:
         from .seccomp_load import load_filter  # late, and loaded already (process.compiled_seccomp)
         load_filter(seccomp, syscalls)
@@ -57,6 +68,60 @@ def set_up_process(process: Process, syscalls: Syscalls, last_cap: int | None = 
     if process.no_new_privileges:
         syscalls.prctl(c.PR_SET_NO_NEW_PRIVS, 1)
     return find_executable(process.args[0], process.env)
+
+
+def apply_scheduling(process: Process, syscalls: Syscalls) -> None:
+    """process.ioPriority with ioprio_set and process.scheduler with sched_setattr, on the calling process."""
+    if process.io_priority is not None:
+        value = c.IOPRIO_CLASSES[process.io_priority.io_class] << c.IOPRIO_CLASS_SHIFT | process.io_priority.priority
+        try:
+            syscalls.ioprio_set(c.IOPRIO_WHO_PROCESS, 0, value)
+        except OSError as error:
+            raise ContainerError(f"process.ioPriority: {error}") from error
+    scheduler = process.scheduler
+    if scheduler is not None:
+        flags = 0
+        for name in scheduler.flags:
+            flags |= c.SCHED_FLAGS[name]
+        try:
+            syscalls.sched_setattr(0, c.SCHED_POLICIES[scheduler.policy], flags=flags, nice=scheduler.nice,
+                                   priority=scheduler.priority, runtime=scheduler.runtime,
+                                   deadline=scheduler.deadline, period=scheduler.period)
+        except OSError as error:
+            raise ContainerError(f"process.scheduler: {error}") from error
+
+
+def apply_personality(personality: Personality | None, syscalls: Syscalls) -> None:
+    """linux.personality: the execution domain (LINUX32 makes uname report i686) and flags, kept across execve."""
+    if personality is None:
+        return
+    persona = c.PERSONALITY_DOMAINS[personality.domain]
+    for name in personality.flags:
+        persona |= c.PERSONALITY_FLAGS[name]
+    try:
+        syscalls.personality(persona)
+    except OSError as error:
+        raise ContainerError(f"linux.personality: {error}") from error
+
+
+def apply_final_affinity(process: Process, syscalls: Syscalls) -> None:
+    """execCPUAffinity.final just before the exec; with only `initial`, every CPU again (the cpuset still
+    applies), as runc resets it, so the program does not inherit the set-up's CPUs."""
+    affinity = process.exec_cpu_affinity
+    if affinity is None:
+        return
+    if affinity.final is not None:
+        _set_affinity(affinity.final, "process.execCPUAffinity.final", syscalls)
+    elif affinity.initial is not None:
+        _set_affinity(frozenset(range(MAX_CPUS)), "process.execCPUAffinity.final", syscalls)
+
+
+def _set_affinity(cpus: frozenset[int], what: str, syscalls: Syscalls) -> None:
+    try:
+        syscalls.sched_setaffinity(0, cpus)
+    except OSError as error:
+        # EINVAL: none of the CPUs is online and in the container's cpuset.
+        raise ContainerError(f"{what}: {error}") from error
 
 
 def drop_bounding_set(capabilities: Capabilities, syscalls: Syscalls, last_cap: int) -> None:
@@ -131,6 +196,7 @@ def exec_process(executable: str, process: Process, syscalls: Syscalls, report_f
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    apply_final_affinity(process, syscalls)
     stub = exec_stub.stub_fd() if report_fd is not None else None
     if stub is None:
         _load_late(seccomp, process, syscalls)

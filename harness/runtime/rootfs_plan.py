@@ -5,6 +5,7 @@ import os
 from . import constants as c
 from .devices import device_steps
 from .errors import SpecError
+from .lsm import check_lsm
 from .mount_options import PROPAGATIONS, REMOUNT_FLAGS, parse_mount_options
 from .mount_steps import CREATE_DIR, CREATE_LIKE_SOURCE, MaskPath, MountStep, PivotRoot, ReadonlyPath, Step, \
     WriteFile
@@ -20,14 +21,15 @@ def plan_rootfs(spec: Spec, rootfs: str, bundle: str) -> tuple[Step, ...]:
     source where the container's is not the null device, and no step after the pivot needs to look at the
     filesystem.
     """
+    check_lsm(spec.process, spec.linux)  # here, in the runtime before it forks: a refusal comes before any process
     steps: list[Step] = [
-        # Nothing mounted from here on may propagate back to the host.
-        MountStep("make / private", "/", flags=c.MS_REC | c.MS_PRIVATE, in_rootfs=False),
+        # Nothing mounted from here on may propagate back to the host (see _host_propagation).
+        _host_propagation(spec.linux.rootfs_propagation),
         # pivot_root needs the new root to be a mount point.
         MountStep("root.path", rootfs, source=rootfs, flags=c.MS_BIND | c.MS_REC, in_rootfs=False),
     ]
     for index, mount in enumerate(spec.mounts):
-        steps.extend(_spec_mount_steps(mount, f"mounts[{index}]", bundle))
+        steps.extend(_spec_mount_steps(mount, f"mounts[{index}]", bundle, spec.linux.mount_label))
     if not any(_binds_dev(mount) for mount in spec.mounts):
         steps.extend(device_steps(in_user_namespace=spec.linux.namespace("user") is not None))
     for key, value in spec.linux.sysctl.items():
@@ -41,6 +43,7 @@ def plan_rootfs(spec: Spec, rootfs: str, bundle: str) -> tuple[Step, ...]:
                                in_rootfs=False, keep_locked_flags=True))
     steps.append(PivotRoot("pivot_root", rootfs))
     if spec.linux.rootfs_propagation:
+        # After the pivot, as runc does: before it, "/" was the host's root, not the container's.
         steps.append(MountStep("linux.rootfsPropagation", "/", flags=PROPAGATIONS[spec.linux.rootfs_propagation],
                                in_rootfs=False))
     return tuple(steps)
@@ -51,7 +54,26 @@ def rootfs_path(spec: Spec, bundle: str) -> str:
     return os.path.realpath(os.path.join(bundle, spec.root.path))
 
 
-def _spec_mount_steps(mount: Mount, path: str, bundle: str) -> list[MountStep]:
+def _host_propagation(rootfs_propagation: str | None) -> MountStep:
+    """The first step: the copy of the host's mount tree made recursively private, or recursively a slave.
+
+    Without linux.rootfsPropagation: rprivate, as this runtime always did. With a slave or shared kind: rslave (runc's
+    default for every container), so mounts the host makes later reach the container and nothing flows back.
+    runtime-spec's "shared" is a new peer group of the container's own, "not shared with the host"; runc 1.1 makes
+    the host side rshared instead, a two-way link that would also need the old root made rslave between pivot_root
+    and its lazy unmount (rootfs.py does not), else that unmount propagates to the host. The container's "/" gets
+    the exact kind after pivot_root (plan_rootfs's last step).
+    """
+    if rootfs_propagation and PROPAGATIONS[rootfs_propagation] & (c.MS_SLAVE | c.MS_SHARED):
+        return MountStep("linux.rootfsPropagation (host side)", "/", flags=c.MS_REC | c.MS_SLAVE, in_rootfs=False)
+    return MountStep("make / private", "/", flags=c.MS_REC | c.MS_PRIVATE, in_rootfs=False)
+
+
+# Filesystems that take no SELinux context= option (runc mounts them without the mount label).
+_UNLABELLED_TYPES = ("proc", "sysfs", "cgroup", "cgroup2")
+
+
+def _spec_mount_steps(mount: Mount, path: str, bundle: str, mount_label: str | None = None) -> list[MountStep]:
     options = parse_mount_options(mount.options, path)
     what = f"{path} ({mount.destination})"
     if mount.type == "bind" or options.is_bind:
@@ -69,8 +91,12 @@ def _spec_mount_steps(mount: Mount, path: str, bundle: str) -> list[MountStep]:
             raise SpecError(f"{path}.type", "a mount that is not a bind mount needs a filesystem type")
         # "cgroup" asks for the host's cgroup hierarchy; this runtime only speaks cgroup v2.
         fstype = "cgroup2" if mount.type == "cgroup" else mount.type
+        data = options.data
+        if mount_label and fstype not in _UNLABELLED_TYPES:
+            # linux.mountLabel, as runc's label.FormatMountLabel writes it (check_lsm refused it without SELinux).
+            data = ",".join(filter(None, (data, f'context="{mount_label}"')))
         steps = [MountStep(what, mount.destination, source=mount.source or fstype, fstype=fstype,
-                           flags=options.flags, data=options.data, create=CREATE_DIR)]
+                           flags=options.flags, data=data, create=CREATE_DIR)]
     steps.extend(MountStep(what, mount.destination, flags=propagation) for propagation in options.propagation)
     return steps
 

@@ -11,10 +11,11 @@ from collections.abc import Mapping
 from .errors import SpecError
 from .record import field, record
 from .spec_json import JsonObject, as_absolute_path, as_string, as_string_list, join, show
-from .spec_linux import IdMapping, Linux, Namespace, TimeOffset, parse_linux
+from .spec_linux import IdMapping, Linux, Namespace, Personality, TimeOffset, parse_linux
 from .spec_process import Capabilities, Process, Rlimit, User, parse_process
 # Imported only to be re-exported (see __all__): callers import every spec type from this one module.
 from .spec_resources import BlockIo, Cpu, DeviceRule, Memory, Pids, Resources, ThrottleDevice
+from .spec_scheduling import CpuAffinity, IoPriority, Scheduler
 from .spec_seccomp import Seccomp, SeccompArg, SeccompRule
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing, which every CLI start would pay
@@ -22,9 +23,10 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = [
-    "BlockIo", "Capabilities", "Cpu", "DeviceRule", "IdMapping", "Linux", "Memory", "Mount", "Namespace", "Pids",
-    "Process", "Resources", "Rlimit", "Root", "Seccomp", "SeccompArg", "SeccompRule", "Spec", "SpecError",
-    "ThrottleDevice", "TimeOffset", "User", "load_spec", "parse_process", "parse_spec",
+    "BlockIo", "Capabilities", "Cpu", "CpuAffinity", "DeviceRule", "IdMapping", "IoPriority", "Linux", "Memory",
+    "Mount", "Namespace", "Personality", "Pids", "Process", "Resources", "Rlimit", "Root", "Scheduler", "Seccomp",
+    "SeccompArg", "SeccompRule", "Spec", "SpecError", "ThrottleDevice", "TimeOffset", "User", "load_spec",
+    "parse_process", "parse_spec",
 ]
 
 CONFIG_FILE_NAME = "config.json"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import types
 from collections.abc import Mapping
 
-from .constants import NAMESPACE_CLONE_FLAGS
+from .constants import NAMESPACE_CLONE_FLAGS, PERSONALITY_DOMAINS, PERSONALITY_FLAGS
 from .errors import SpecError
 from .record import field, record
 from .spec_json import INT64_MAX, INT64_MIN, UINT32_MAX, JsonObject, as_absolute_path, as_one_of, join, show
@@ -48,6 +48,14 @@ class TimeOffset:
 
 
 @record(frozen=True)
+class Personality:
+    """personality(2)'s execution domain (LINUX, LINUX32) and flag names (ADDR_NO_RANDOMIZE...)."""
+
+    domain: str
+    flags: tuple[str, ...] = ()
+
+
+@record(frozen=True)
 class Linux:
     """Everything under `linux`; `sysctl` is a read-only mapping."""
 
@@ -63,6 +71,8 @@ class Linux:
     readonly_paths: tuple[str, ...] = ()
     seccomp: Seccomp | None = None
     rootfs_propagation: str | None = None
+    personality: Personality | None = None
+    mount_label: str | None = None
 
     def namespace(self, namespace_type: str) -> Namespace | None:
         """The entry for `namespace_type`, or None if the container shares the runtime's."""
@@ -72,8 +82,11 @@ class Linux:
 def parse_linux(raw: Any, path: str = "linux") -> Linux:
     obj = JsonObject(raw, path, known=(
         "namespaces", "uidMappings", "gidMappings", "timeOffsets", "resources", "cgroupsPath", "sysctl",
-        "maskedPaths", "readonlyPaths", "seccomp", "rootfsPropagation"),
-        unsupported=("devices", "netDevices", "intelRdt", "personality", "mountLabel", "memoryPolicy"))
+        "maskedPaths", "readonlyPaths", "seccomp", "rootfsPropagation", "mountLabel"),
+        # intelRdt needs resctrl support, netDevices moving host interfaces, memoryPolicy set_mempolicy: none is here.
+        # personality is parsed (parse_personality) and applied by process_setup.apply_personality, but refused
+        # until the container's init (process.py) calls that.
+        unsupported=("devices", "netDevices", "intelRdt", "memoryPolicy", "personality"))
     return Linux(
         namespaces=_parse_namespaces(obj),
         uid_mappings=_parse_id_mappings(obj, "uidMappings"),
@@ -89,6 +102,20 @@ def parse_linux(raw: Any, path: str = "linux") -> Linux:
         rootfs_propagation=as_one_of(obj.get("rootfsPropagation"), obj.path_of("rootfsPropagation"),
                                      ROOTFS_PROPAGATIONS, what="propagation")
         if obj.string("rootfsPropagation") else None,
+        personality=parse_personality(obj.get("personality"), obj.path_of("personality"))
+        if obj.has("personality") else None,
+        mount_label=obj.string("mountLabel") or None,
+    )
+
+
+def parse_personality(raw: Any, path: str) -> Personality:
+    obj = JsonObject(raw, path, known=("domain", "flags"))
+    return Personality(
+        domain=as_one_of(obj.get("domain", required=True), obj.path_of("domain"), PERSONALITY_DOMAINS,
+                         what="personality domain"),
+        # runc ignores every flag with a warning; we apply the ones the kernel knows and refuse the rest.
+        flags=tuple(as_one_of(flag, flag_path, PERSONALITY_FLAGS, what="personality flag")
+                    for flag, flag_path in obj.items("flags")),
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from .constants import CAPABILITIES, RLIMITS
 from .errors import SpecError
 from .record import record
+from .spec_scheduling import CpuAffinity, IoPriority, Scheduler, parse_cpu_affinity, parse_io_priority, \
+    parse_scheduler
 from .spec_json import UINT32_MAX, UINT64_MAX, JsonObject, as_absolute_path, as_int, as_one_of, as_string, \
     did_you_mean, show
 
@@ -61,15 +63,20 @@ class Process:
     rlimits: tuple[Rlimit, ...] = ()
     no_new_privileges: bool = False
     apparmor_profile: str | None = None
+    selinux_label: str | None = None
     oom_score_adj: int | None = None
+    scheduler: Scheduler | None = None
+    io_priority: IoPriority | None = None
+    exec_cpu_affinity: CpuAffinity | None = None
 
 
 def parse_process(raw: Any, path: str = "process") -> Process:
     """Parse a `process` object; `path` is where it sits, "" for a stand-alone process.json."""
     obj = JsonObject(raw, path, known=(
         "terminal", "user", "args", "env", "cwd", "capabilities", "rlimits", "noNewPrivileges",
-        "apparmorProfile", "oomScoreAdj"),
-        unsupported=("consoleSize", "commandLine", "selinuxLabel", "ioPriority", "scheduler", "execCPUAffinity"))
+        "apparmorProfile", "oomScoreAdj", "selinuxLabel", "ioPriority", "scheduler", "execCPUAffinity"),
+        # consoleSize needs a terminal, which is refused; commandLine is Windows-only.
+        unsupported=("consoleSize", "commandLine"))
     args = obj.strings("args")
     if not obj.has("args") or not args:
         raise SpecError(obj.path_of("args"), "must name the program to run (a non-empty array)")
@@ -85,8 +92,14 @@ def parse_process(raw: Any, path: str = "process") -> Process:
         if obj.has("capabilities") else None,
         rlimits=_parse_rlimits(obj),
         no_new_privileges=obj.boolean("noNewPrivileges"),
-        apparmor_profile=obj.string("apparmorProfile"),
+        apparmor_profile=obj.string("apparmorProfile") or None,
+        selinux_label=obj.string("selinuxLabel") or None,
         oom_score_adj=obj.integer("oomScoreAdj", minimum=-1000, maximum=1000),
+        scheduler=parse_scheduler(obj.get("scheduler"), obj.path_of("scheduler")) if obj.has("scheduler") else None,
+        io_priority=parse_io_priority(obj.get("ioPriority"), obj.path_of("ioPriority"))
+        if obj.has("ioPriority") else None,
+        exec_cpu_affinity=parse_cpu_affinity(obj.get("execCPUAffinity"), obj.path_of("execCPUAffinity"))
+        if obj.has("execCPUAffinity") else None,
     )
 
 

@@ -14,6 +14,7 @@ from .record import record
 # Flags, Constant, Octal, Hex, OPEN_FLAG_NAMES and StatFs are imported from here too: they were defined here first.
 from .syscall_args import Constant, Flags, Hex, Octal, dirfd_argument as _dirfd, flags as _flags  # noqa: F401
 from .syscalls_bpf import BpfSyscalls
+from .syscalls_sched import SchedSyscalls
 from .syscalls_seccomp import SeccompSyscalls
 from .syscalls_files import OPEN_FLAG_NAMES, FileSyscalls, PathArg, StatFs, _fstatfs  # noqa: F401
 
@@ -78,6 +79,7 @@ def _libc() -> ctypes.CDLL:
     libc.prctl.argtypes = [c_int, c_ulong, c_ulong, c_ulong, c_ulong]
     libc.capget.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
     libc.capset.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    libc.personality.argtypes = [c_ulong]
     libc.syscall.restype = ctypes.c_long
     return libc
 
@@ -101,7 +103,7 @@ def _path(value: PathArg | None) -> bytes | None:
     return None if value is None else os.fsencode(value)
 
 
-class Syscalls(FileSyscalls, BpfSyscalls, SeccompSyscalls):
+class Syscalls(FileSyscalls, BpfSyscalls, SeccompSyscalls, SchedSyscalls):
     """Real system calls via ctypes. Every method raises SyscallError (an OSError) naming the call on failure."""
 
     def __init__(self, machine: str | None = None) -> None:
@@ -253,6 +255,11 @@ class Syscalls(FileSyscalls, BpfSyscalls, SeccompSyscalls):
         arguments = (Constant(resource_number, _RLIMIT_NAMES), soft, hard)
         self._invoke("setrlimit", arguments, lambda: self._os_call(
             "setrlimit", arguments, resource.prlimit, 0, resource_number, (_rlim(soft), _rlim(hard))))
+
+    def umask(self, mask: int) -> int:
+        """Set the calling process's umask; returns the previous one (umask(2) cannot fail)."""
+        arguments = (Octal(mask),)
+        return self._invoke("umask", arguments, lambda: os.umask(mask))
 
     def chdir(self, path: PathArg) -> None:
         arguments = (path,)
