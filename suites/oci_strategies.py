@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from dataclasses import dataclass, field
 
 from hypothesis import strategies as st
@@ -102,10 +103,13 @@ def parse(stdout: str) -> dict:
 
 
 def mount_flags(options: str) -> str:
-    """The options a config can ask of the tmpfs (ro/rw, nosuid, nodev, noexec, size=), in a fixed order."""
+    """The options a config can ask of the tmpfs (ro/rw, nosuid, nodev, noexec, size=), in a fixed order; a size in
+    kB is rounded up to whole pages, as tmpfs does (and shows it in /proc/self/mounts)."""
     given = options.split(",")
     flags = ["ro" if "ro" in given else "rw"] + [f for f in TMPFS_FLAGS[1:] if f in given]
-    return ",".join(flags + [o for o in given if o.startswith("size=")])
+    page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
+    sizes = [-(-int(o[5:-1]) // page_kb) * page_kb for o in given if o.startswith("size=") and o.endswith("k")]
+    return ",".join(flags + [f"size={kb}k" for kb in sizes[-1:]])
 
 
 def cap_mask(names) -> str:
@@ -191,8 +195,9 @@ def reduce_for_expectation(view: dict) -> dict:
 
 # Strategies, one per field.
 
-hostnames = st.from_regex(r"[a-z][a-z0-9-]{0,14}", fullmatch=True)
-env_entries = st.text(alphabet="abcXYZ019_.:/-= ", max_size=12).map(lambda value: f"{ENV_NAME}={value}")
+hostnames = st.from_regex(r"[a-z][a-z0-9.-]{0,62}", fullmatch=True)  # up to 64 bytes, the kernel's limit
+# Shell-special characters too: the runtime passes the entry verbatim and the probe prints it inside double quotes.
+env_entries = st.text(alphabet="abcXYZ019_.:/-= $*'\"", max_size=12).map(lambda value: f"{ENV_NAME}={value}")
 ids = st.integers(0, 2000)
 users = st.builds(lambda uid, gid, extra: {"uid": uid, "gid": gid, "additionalGids": extra},
                   ids, ids, st.lists(ids, unique=True, max_size=4))
@@ -216,9 +221,11 @@ def capabilities(draw) -> dict:
 
 @st.composite
 def tmpfs_mounts(draw) -> dict:
+    """A tmpfs at TMPFS_POINT, its options in any order; sizes that are not whole pages too (the kernel rounds up)."""
     flags = [f for f in TMPFS_FLAGS if draw(st.booleans())]
-    size = draw(st.sampled_from((64, 128, 256, 1024, 4096)))
-    return {"destination": TMPFS_POINT, "type": "tmpfs", "source": "tmpfs", "options": [*flags, f"size={size}k"]}
+    size = draw(st.sampled_from((1, 6, 64, 100, 128, 1024, 4096)))
+    return {"destination": TMPFS_POINT, "type": "tmpfs", "source": "tmpfs",
+            "options": draw(st.permutations([*flags, f"size={size}k"]))}
 
 
 masked_paths = st.lists(st.sampled_from(MASK_CANDIDATES), unique=True)

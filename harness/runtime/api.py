@@ -17,6 +17,7 @@ from .container_exec import exec_in_container
 from .devices_v1 import devices_v1_for, planned_v1_devices_path, remove_v1_devices
 from .errors import ContainerError, SpecError
 from .fds import check_preserved_fds
+from .lsm import check_lsm
 from .namespaces import check_namespaces
 from .process import ContainerProcess, abandon, commit, confirm_exec, spawn_container
 from .record import replace
@@ -297,8 +298,7 @@ def exec_in(container_id: str, args: list[str], root: str | None = None, preserv
 
 def check_supported(spec: Spec) -> None:
     """Refuse what this runtime does not implement, rather than run a container weaker than asked."""
-    if spec.process.apparmor_profile:
-        raise SpecError("process.apparmorProfile", "AppArmor profiles are not supported")
+    check_lsm(spec.process, spec.linux)  # AppArmor and SELinux labels: applied where the LSM is active, else refused
     check_namespaces(spec)
     check_sysctls(spec)
     check_resources(spec.linux.resources)

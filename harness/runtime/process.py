@@ -69,7 +69,7 @@ from .errors import ContainerError, describe_errno
 from .fds import close_fds_except, inherit_preserved_fds, preserved_fds
 from .namespaces import enter_time_namespace, join_namespaces, needs_intermediate_stage, new_namespace_flags, \
     write_id_maps, write_proc_file
-from .process_setup import check_exec_under, exec_process, last_capability, set_up_process
+from .process_setup import apply_personality, check_exec_under, exec_process, last_capability, set_up_process
 from .record import record
 from .rootfs import apply_rootfs_plan
 from .rootfs_plan import plan_rootfs
@@ -279,6 +279,7 @@ def _container_init(spec: Spec, rootfs: str, plan: tuple, channel: _socket.socke
     apply_rootfs_plan(plan, syscalls, rootfs)
     if console_fd is not None:  # after pivot_root: the pty is made in the container's own devpts
         set_up_console(console_fd)
+    apply_personality(spec.linux.personality, syscalls)  # kept across execve, as the exec'd program must see it
     executable = set_up_process(spec.process, syscalls, last_cap=capabilities, seccomp=seccomp)
     check_exec_under(seccomp, channel.fileno())
     _send(channel, {"type": "ready"})

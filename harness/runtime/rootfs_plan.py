@@ -5,7 +5,6 @@ import os
 from . import constants as c
 from .devices import device_steps
 from .errors import SpecError
-from .lsm import check_lsm
 from .mount_options import PROPAGATIONS, REMOUNT_FLAGS, parse_mount_options
 from .mount_steps import CREATE_DIR, CREATE_LIKE_SOURCE, MaskPath, MountStep, PivotRoot, ReadonlyPath, Step, \
     WriteFile
@@ -21,7 +20,6 @@ def plan_rootfs(spec: Spec, rootfs: str, bundle: str) -> tuple[Step, ...]:
     source where the container's is not the null device, and no step after the pivot needs to look at the
     filesystem.
     """
-    check_lsm(spec.process, spec.linux)  # here, in the runtime before it forks: a refusal comes before any process
     steps: list[Step] = [
         # Nothing mounted from here on may propagate back to the host (see _host_propagation).
         _host_propagation(spec.linux.rootfs_propagation),
@@ -93,7 +91,7 @@ def _spec_mount_steps(mount: Mount, path: str, bundle: str, mount_label: str | N
         fstype = "cgroup2" if mount.type == "cgroup" else mount.type
         data = options.data
         if mount_label and fstype not in _UNLABELLED_TYPES:
-            # linux.mountLabel, as runc's label.FormatMountLabel writes it (check_lsm refused it without SELinux).
+            # linux.mountLabel, as runc's label.FormatMountLabel writes it (api.check_supported refused it without SELinux).
             data = ",".join(filter(None, (data, f'context="{mount_label}"')))
         steps = [MountStep(what, mount.destination, source=mount.source or fstype, fstype=fstype,
                            flags=options.flags, data=data, create=CREATE_DIR)]

@@ -82,11 +82,9 @@ class Linux:
 def parse_linux(raw: Any, path: str = "linux") -> Linux:
     obj = JsonObject(raw, path, known=(
         "namespaces", "uidMappings", "gidMappings", "timeOffsets", "resources", "cgroupsPath", "sysctl",
-        "maskedPaths", "readonlyPaths", "seccomp", "rootfsPropagation", "mountLabel"),
+        "maskedPaths", "readonlyPaths", "seccomp", "rootfsPropagation", "mountLabel", "personality"),
         # intelRdt needs resctrl support, netDevices moving host interfaces, memoryPolicy set_mempolicy: none is here.
-        # personality is parsed (parse_personality) and applied by process_setup.apply_personality, but refused
-        # until the container's init (process.py) calls that.
-        unsupported=("devices", "netDevices", "intelRdt", "memoryPolicy", "personality"))
+        unsupported=("devices", "netDevices", "intelRdt", "memoryPolicy"))
     return Linux(
         namespaces=_parse_namespaces(obj),
         uid_mappings=_parse_id_mappings(obj, "uidMappings"),

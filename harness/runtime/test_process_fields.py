@@ -98,7 +98,6 @@ def test_personality_parses_domain_and_known_flags():
 
 @pytest.mark.parametrize("path, value", [
     ("linux.intelRdt", {"closID": "guaranteed_group"}),
-    ("linux.personality", {"domain": "LINUX32"}),
     ("linux.netDevices", {"eth1": {}}),
     ("linux.memoryPolicy", {"mode": "MPOL_BIND", "nodes": "0"}),
     ("process.consoleSize", {"height": 24, "width": 80}),
@@ -208,12 +207,13 @@ def test_selinux_before_its_policy_counts_as_absent(tmp_path):
         check_lsm(spec.process, spec.linux, _lsm_root(tmp_path, selinux_label="kernel"))
 
 
-def test_plan_refuses_a_label_on_this_host_without_lsm(tmp_path):
-    """The check runs when the runtime plans the rootfs, before it forks; this host runs neither LSM."""
+def test_create_refuses_a_label_on_this_host_without_lsm(tmp_path):
+    """The check runs in create's up-front checks, before anything is made; this host runs neither LSM."""
+    from harness.runtime import api
     if _host_has_selinux():
         pytest.skip("this host runs SELinux")
     with pytest.raises(SpecError, match=r"^process.selinuxLabel: SELinux is not enabled"):
-        plan_rootfs(_spec({"process.selinuxLabel": "a:b:c:s0"}), str(tmp_path), str(tmp_path))
+        api.check_supported(_spec({"process.selinuxLabel": "a:b:c:s0"}))
 
 
 def _host_has_selinux():
@@ -287,7 +287,6 @@ def test_rootfs_propagation_sets_the_host_side_and_the_container_root(tmp_path, 
 
 def test_mount_label_is_added_to_tmpfs_like_mounts_only(tmp_path, monkeypatch):
     """runc's FormatMountLabel: context="LABEL" in the data of every mount but binds, proc, sysfs and cgroup."""
-    monkeypatch.setattr("harness.runtime.rootfs_plan.check_lsm", lambda process, linux: None)
     plan = _plan({"linux.mountLabel": "u:object_r:t:s0"}, tmp_path)
     data = {step.target: step.data for step in plan if isinstance(step, MountStep) and step.fstype}
     assert data["/dev"] == 'mode=755,size=65536k,context="u:object_r:t:s0"'
