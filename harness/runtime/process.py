@@ -278,7 +278,7 @@ def _container_init(spec: Spec, rootfs: str, plan: tuple, channel: _socket.socke
     capabilities = last_capability(syscalls)
     apply_rootfs_plan(plan, syscalls, rootfs)
     if console_fd is not None:  # after pivot_root: the pty is made in the container's own devpts
-        set_up_console(console_fd)
+        set_up_console(console_fd, *(spec.process.console_size or (0, 0)))
     apply_personality(spec.linux.personality, syscalls)  # kept across execve, as the exec'd program must see it
     executable = set_up_process(spec.process, syscalls, last_cap=capabilities, seccomp=seccomp)
     check_exec_under(seccomp, channel.fileno())

@@ -68,15 +68,17 @@ class Process:
     scheduler: Scheduler | None = None
     io_priority: IoPriority | None = None
     exec_cpu_affinity: CpuAffinity | None = None
+    # process.consoleSize (height, width) of the terminal; None: the pty's default.
+    console_size: tuple[int, int] | None = None
 
 
 def parse_process(raw: Any, path: str = "process") -> Process:
     """Parse a `process` object; `path` is where it sits, "" for a stand-alone process.json."""
     obj = JsonObject(raw, path, known=(
         "terminal", "user", "args", "env", "cwd", "capabilities", "rlimits", "noNewPrivileges",
-        "apparmorProfile", "oomScoreAdj", "selinuxLabel", "ioPriority", "scheduler", "execCPUAffinity"),
-        # consoleSize needs a terminal, which is refused; commandLine is Windows-only.
-        unsupported=("consoleSize", "commandLine"))
+        "apparmorProfile", "oomScoreAdj", "selinuxLabel", "ioPriority", "scheduler", "execCPUAffinity",
+        "consoleSize"),
+        unsupported=("commandLine",))  # Windows-only
     args = obj.strings("args")
     if not obj.has("args") or not args:
         raise SpecError(obj.path_of("args"), "must name the program to run (a non-empty array)")
@@ -100,7 +102,16 @@ def parse_process(raw: Any, path: str = "process") -> Process:
         if obj.has("ioPriority") else None,
         exec_cpu_affinity=parse_cpu_affinity(obj.get("execCPUAffinity"), obj.path_of("execCPUAffinity"))
         if obj.has("execCPUAffinity") else None,
+        console_size=_parse_console_size(obj.get("consoleSize"), obj.path_of("consoleSize"))
+        if obj.has("consoleSize") else None,
     )
+
+
+def _parse_console_size(raw: Any, path: str) -> tuple[int, int]:
+    """consoleSize: the terminal's rows and columns (struct winsize holds 16-bit values)."""
+    obj = JsonObject(raw, path, known=("height", "width"))
+    return (obj.integer("height", required=True, minimum=0, maximum=0xFFFF),
+            obj.integer("width", required=True, minimum=0, maximum=0xFFFF))
 
 
 def _parse_user(raw: Any, path: str) -> User:

@@ -89,3 +89,25 @@ def test_unreachable_console_socket_names_the_path_and_leaves_nothing(make_bundl
     with pytest.raises(OSError, match=r"--console-socket .*nowhere\.sock: cannot connect"):
         api.create(bundle, "t4", root=state_root, console_socket=str(tmp_path / "nowhere.sock"))
     assert api.list_containers(state_root) == [] and not os.path.exists(os.path.join(state_root, "t4"))
+
+
+@needs_root
+@needs_busybox
+def test_console_size_is_the_terminals_size(make_bundle, state_root, tmp_path):
+    """process.consoleSize sets the pty's rows and columns: `stty size` in the container prints them."""
+    def edit(config: dict) -> None:
+        config["process"]["terminal"] = True
+        config["process"]["consoleSize"] = {"height": 31, "width": 97}
+    bundle = make_bundle(["sh", "-c", "echo size:$(stty size); echo done"], edit=edit)
+    path = str(tmp_path / "console.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(path)
+        listener.listen(1)
+        api.create(bundle, "t5", root=state_root, console_socket=path)
+        master = receive_console(listener)
+    try:
+        api.start("t5", root=state_root)
+        text = _read_until(master, b"done").decode(errors="replace")
+    finally:
+        os.close(master)
+    assert "size:31 97" in text, text

@@ -100,7 +100,6 @@ def test_personality_parses_domain_and_known_flags():
     ("linux.intelRdt", {"closID": "guaranteed_group"}),
     ("linux.netDevices", {"eth1": {}}),
     ("linux.memoryPolicy", {"mode": "MPOL_BIND", "nodes": "0"}),
-    ("process.consoleSize", {"height": 24, "width": 80}),
     ("process.commandLine", "cmd.exe"),
     ("process.user.username", "root"),
     ("mounts[0].uidMappings", [{"containerID": 0, "hostID": 1000, "size": 1}]),
