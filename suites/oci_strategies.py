@@ -1,4 +1,4 @@
-"""Hypothesis strategies of valid config.json edits (fields runc, crun and the bundled runtime all implement), the probe."""
+"""Hypothesis strategies of valid config edits that runc, crun and ours all implement, with a probe and its oracle."""
 
 from __future__ import annotations
 
@@ -30,8 +30,9 @@ MKDIR_SYSCALL_MODE = 0o777
 MKDIR_MODES = ("700", "750", "755")
 ENV_NAME = "KH_VAR"
 
-# One line per observable, NAME=VALUE; `$$` is the shell, the container's own process (its children would show the
-# capabilities an unprivileged execve leaves, which is the same, but the shell is what the runtime set up).
+# One line per observable, NAME=VALUE. Capabilities are read from /proc/$$, the shell itself: the process the runtime
+# executed (its children would show the same sets, but the shell is the one the runtime set up). The write probe
+# touches the shared rootfs when root is writable, and removes what it made.
 PROBE = r"""
 echo "uid=$(id -u)"
 echo "gid=$(id -g)"
@@ -86,10 +87,13 @@ class Case:
         return config
 
     def script(self) -> str:
-        return (PROBE.replace("SYSCTL_KEYS", " ".join(SYSCTL_KEYS)).replace("MASK_CANDIDATES", " ".join(MASK_CANDIDATES))
-                .replace("MKDIR_MODE", self.mkdir_mode).strip() + "\n")
+        """The probe: one busybox sh script printing every observable as NAME=VALUE."""
+        script = PROBE.replace("SYSCTL_KEYS", " ".join(SYSCTL_KEYS))
+        script = script.replace("MASK_CANDIDATES", " ".join(MASK_CANDIDATES)).replace("MKDIR_MODE", self.mkdir_mode)
+        return script.strip() + "\n"
 
     def describe(self) -> str:
+        """The edits as JSON, for failure messages."""
         return json.dumps({**self.edits, "probe.mkdirMode": self.mkdir_mode}, indent=1, sort_keys=True)
 
 
@@ -113,6 +117,7 @@ def mount_flags(options: str) -> str:
 
 
 def cap_mask(names) -> str:
+    """A capability set as /proc/<pid>/status prints it (16 hex digits)."""
     return f"{sum(1 << CAP_NUMBERS[name] for name in set(names)):016x}"
 
 
@@ -195,7 +200,7 @@ def reduce_for_expectation(view: dict) -> dict:
 
 # Strategies, one per field.
 
-hostnames = st.from_regex(r"[a-z][a-z0-9.-]{0,62}", fullmatch=True)  # up to 64 bytes, the kernel's limit
+hostnames = st.from_regex(r"[a-z][a-z0-9.-]{0,62}", fullmatch=True)  # at most 63 bytes: the kernel allows 64
 # Shell-special characters too: the runtime passes the entry verbatim and the probe prints it inside double quotes.
 env_entries = st.text(alphabet="abcXYZ019_.:/-= $*'\"", max_size=12).map(lambda value: f"{ENV_NAME}={value}")
 ids = st.integers(0, 2000)
