@@ -11,6 +11,7 @@ from . import constants as c
 from . import exec_stub
 from .errors import ContainerError, SyscallError
 from .lsm import apply_exec_labels
+from .process_env import with_home
 from .spec_linux import Personality
 from .spec_process import Capabilities, Process
 from .spec_scheduling import MAX_CPUS
@@ -197,10 +198,11 @@ def exec_process(executable: str, process: Process, syscalls: Syscalls, report_f
             signal.signal(getattr(signal, name), signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
     apply_final_affinity(process, syscalls)
+    env = with_home(process.env, process.user.uid)
     stub = exec_stub.stub_fd() if report_fd is not None else None
     if stub is None:
         _load_late(seccomp, process, syscalls)
-        syscalls.execve(executable, process.args, process.env)
+        syscalls.execve(executable, process.args, env)
         return
     report = os.dup(report_fd)  # the lowest free number, so below the 128 the stub's argv can carry
     os.set_inheritable(report, True)
@@ -209,7 +211,7 @@ def exec_process(executable: str, process: Process, syscalls: Syscalls, report_f
         from .seccomp_load import stub_target  # late, and loaded already (process.compiled_seccomp)
         target = stub_target(seccomp, stub, report)
     _load_late(seccomp, process, syscalls)
-    syscalls.execve(target, exec_stub.stub_argv(report, executable, process.args), process.env)
+    syscalls.execve(target, exec_stub.stub_argv(report, executable, process.args), env)
 
 
 def check_exec_under(seccomp: SeccompFilter | None, report_fd: int) -> None:

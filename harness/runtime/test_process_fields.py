@@ -9,6 +9,7 @@ from harness.runtime import constants as c
 from harness.runtime.errors import ContainerError, SpecError
 from harness.runtime.lsm import apply_exec_labels, check_lsm
 from harness.runtime.mount_steps import MountStep
+from harness.runtime.process_env import with_home
 from harness.runtime.process_setup import apply_personality, exec_process, set_up_process
 from harness.runtime.recording_syscalls import RecordingSyscalls
 from harness.runtime.rootfs_plan import plan_rootfs
@@ -135,7 +136,7 @@ def test_final_affinity_is_set_right_before_execve(program_dir):
     fake = RecordingSyscalls()
     exec_process(f"{program_dir}/prog", spec.process, fake)
     assert fake.calls[-2:] == [("sched_setaffinity", (0, (0, 2))),
-                               ("execve", (f"{program_dir}/prog", ("prog",), spec.process.env))]
+                               ("execve", (f"{program_dir}/prog", ("prog",), with_home(spec.process.env, 0)))]
 
 
 def test_initial_affinity_alone_is_reset_before_execve(program_dir):

@@ -10,6 +10,7 @@ from harness.runtime.errors import ContainerError, SpecError, SyscallError
 from harness.runtime.namespaces import check_namespaces, enter_time_namespace, join_namespaces, \
     needs_intermediate_stage, new_namespace_flags, write_id_maps
 from harness.runtime import exec_stub
+from harness.runtime.process_env import with_home
 from harness.runtime.process_setup import apply_capabilities, exec_process, find_executable, last_capability, \
     set_up_process
 from harness.runtime.recording_syscalls import RecordingSyscalls
@@ -86,11 +87,11 @@ def test_unreachable_cwd_names_process_cwd(program_dir):
 
 
 def test_exec_passes_args_and_env_verbatim():
-    """execve gets the resolved path, process.args and process.env unchanged."""
-    spec = load_spec(runc_config())
+    """execve gets the resolved path, process.args and process.env unchanged (HOME given, so none is added)."""
+    spec = load_spec(edited({"process.env": ["PATH=/bin", "TERM=xterm", "HOME=/home/x"]}))
     fake = RecordingSyscalls()
     exec_process("/bin/sh", spec.process, fake)
-    assert fake.calls == [("execve", ("/bin/sh", ("sh",), spec.process.env))]
+    assert fake.calls == [("execve", ("/bin/sh", ("sh",), ("PATH=/bin", "TERM=xterm", "HOME=/home/x")))]
 
 
 def test_new_namespace_flags_cover_new_namespaces_but_not_time_or_joined():
@@ -240,5 +241,5 @@ def test_exec_with_a_channel_goes_through_the_sealed_stub():
         os.close(write_end)
     ((path, argv, env),) = fake.arguments_of("execve")
     assert path == exec_stub.stub_fd()
-    assert argv[0][0] == exec_stub.MARKER and list(argv[1:]) == [b"/bin/sh", b"sh"] and env == spec.process.env
+    assert argv[0][0] == exec_stub.MARKER and list(argv[1:]) == [b"/bin/sh", b"sh"] and env == with_home(spec.process.env, 0)
     os.close(argv[0][1])  # the report descriptor the stub would have closed on its exec
