@@ -14,6 +14,8 @@ from .cgroups import check_resources, unified_root
 from .console import connect_console_socket
 from .container_cgroup import container_cgroup, destroy, set_up_cgroup
 from .container_exec import exec_in_container
+from .container_hooks import await_start_hooks, create_hooks_runner, kept_spec, make_start_fifo, open_start_outcome, \
+    run_poststart, run_poststop, start_hooks_state
 from .devices_v1 import devices_v1_for, planned_v1_devices_path, remove_v1_devices
 from .errors import ContainerError, SpecError
 from .fds import check_preserved_fds
@@ -83,7 +85,8 @@ def create(bundle: str, container_id: str, root: str | None = None, syscalls: Sy
                                      own_pid_namespace=pid_namespace is not None and pid_namespace.path is None,
                                      cgroup_root=cgroup.root if cgroup else None,
                                      cgroup_path=cgroup.path if cgroup else None,
-                                     devices_v1_path=devices.path if devices else None, creating=True)
+                                     devices_v1_path=devices.path if devices else None, creating=True,
+                                     hooks=spec.hooks.any())
 
             def forked(pid: int) -> None:
                 nonlocal record
@@ -97,9 +100,11 @@ def create(bundle: str, container_id: str, root: str | None = None, syscalls: Sy
                                     stdio=tuple(_fd(stream) for stream in (stdin, stdout, stderr)), cgroup=placement,
                                     preserve_fds=preserve_fds, on_forked=forked,
                                     extra_cgroups=(devices,) if devices else (),
+                                    create_hooks=create_hooks_runner(spec, container_id, bundle),
+                                    start_fifo=make_start_fifo(states, container_id, spec),
                                     console_fd=console.fileno() if console else None)
             states.save(replace(record, creating=False))
-            commit(child)
+            commit(child, start_hooks_state(spec, container_id, child.pid, bundle))
     except BaseException:  # KeyboardInterrupt too: no process, cgroup or state dir may outlive a failed create
         if child is not None:
             abandon(child)
@@ -119,17 +124,24 @@ def create(bundle: str, container_id: str, root: str | None = None, syscalls: Sy
 
 
 def start(container_id: str, root: str | None = None) -> None:
-    """Let a created container exec its program; in the creating process, also wait until it has exec'd."""
+    """Let a created container exec its program; in the creating process, also wait until it has exec'd.
+
+    With startContainer or poststart hooks, any process waits until the init has exec'd (a startContainer hook's
+    failure is this call's error), then runs the poststart hooks, whose failures are only warnings on stderr.
+    """
     states = StateDir(root)
     with states.locked(container_id):
         record = states.load(container_id)
         status = states.status(record)
         if status != CREATED:
             raise ContainerError(f"container {container_id!r} is {status}, only a created container can start")
+        outcome = open_start_outcome(states, record)
         fifo = states.exec_fifo(container_id)
         try:
             fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as error:
+            if outcome is not None:
+                os.close(outcome)
             # ENXIO: no reader, the init died between the status check and here.
             raise ContainerError(f"container {container_id!r}: cannot open {fifo}: {error.strerror}") from error
         try:
@@ -137,9 +149,12 @@ def start(container_id: str, root: str | None = None) -> None:
         finally:
             os.close(fd)
         os.unlink(fifo)  # from now on the status reads "running"
+    if outcome is not None:
+        await_start_hooks(outcome, states.start_fifo(container_id), record.pid)
     child = _children.get((states.root, container_id))
     if child is not None and child.channel.fileno() != -1:
         confirm_exec(child)
+    run_poststart(states, record)
 
 
 def wait(container_id: str, root: str | None = None) -> int:
@@ -241,6 +256,7 @@ def delete(container_id: str, force: bool = False, root: str | None = None) -> N
         child = _children.pop((states.root, container_id), None)
         if child is not None:
             _reap(child)
+        spec = kept_spec(states, container_id) if record is not None and record.hooks else None
         if record is not None:
             destroy(container_cgroup(record.cgroup_root, record.cgroup_path))
             remove_v1_devices(record.devices_v1_path)
@@ -252,6 +268,8 @@ def delete(container_id: str, force: bool = False, root: str | None = None) -> N
                 remove_v1_devices(planned_v1_devices_path(planned.linux.resources, planned.linux.cgroups_path,
                                                           container_id))
         states.remove(container_id)
+        if record is not None:
+            run_poststop(record, spec)
 
 
 def _planned_spec(states: StateDir, container_id: str) -> Spec | None:

@@ -16,21 +16,25 @@ The protocol, over a SOCK_SEQPACKET socketpair (one JSON object per message) plu
                                                   dup2s the given stdio onto 0, 1, 2
                                                   setresuid/gid(0) if 0 is mapped; sethostname, setdomainname
                                                   oom_score_adj; the mount plan (rootfs.py): mounts, /dev,
-                                                  sysctl, masked and read-only paths, pivot_root
+                                                  sysctl, masked and read-only paths
+    [only with prestart/createRuntime/createContainer hooks: waits for "hooks" ◄── sends {"type": "hooks"};
+    runs prestart, createRuntime; sends {"type": "hooks-done", "state"} ──► runs createContainer (init_hooks.py)]
+                                                  the mount plan's last step: pivot_root
                                                   cwd, rlimits, umask, (the seccomp filter without
                                                   noNewPrivileges), bounding set, user, capabilities,
                                                   no_new_privs; finds the executable
     waits for "ready"                 ◄───────    sends {"type": "ready"}, or {"type": "error", "message"}
     writes state.json ("created")
     sends {"type": "committed"}       ───────►    waits for "committed" (EOF: the runtime died before it
-    `create` returns                              recorded the container: exit, so nothing is left unseen)
-                                                  blocks reading 1 byte from exec.fifo
+    (+ "state" for startContainer hooks)          recorded the container: exit, so nothing is left unseen)
+    `create` returns                              blocks reading 1 byte from exec.fifo
     `start`: opens exec.fifo O_WRONLY|O_NONBLOCK
-    (ENXIO: nobody waits), writes "0", unlinks it ───────►  reads the byte, (the seccomp filter with
-                                                  noNewPrivileges), execs the sealed stub
+    (ENXIO: nobody waits), writes "0", unlinks it ───────►  reads the byte, startContainer hooks, (the seccomp
+                                                  filter with noNewPrivileges), execs the sealed stub
                                                   (exec_stub.py), which execve()s process.args
     a `start` in the creating process then reads the socket: EOF (the child's end is close-on-exec) means the
     execve happened; {"type": "error"} or the stub's errno report means it failed.
+With startContainer or poststart hooks, the init also holds start.fifo (see init_hooks.py), which tells any `start`.
 
 Before anything else the child closes every descriptor but stdio, its end of the channel, the FIFO, the stub and
 the --preserve-fds ones (fds.py: CVE-2024-21626), and makes itself non-dumpable (PR_SET_DUMPABLE 0) until its
@@ -66,6 +70,7 @@ from . import exec_stub
 from .console import set_up_console
 from .container_cgroup import CgroupPlacement
 from .errors import ContainerError, describe_errno
+from .init_hooks import apply_plan_with_hooks, preload_hooks, run_start_hooks
 from .fds import close_fds_except, inherit_preserved_fds, preserved_fds
 from .namespaces import enter_time_namespace, join_namespaces, needs_intermediate_stage, new_namespace_flags, \
     write_id_maps, write_proc_file
@@ -105,7 +110,8 @@ def spawn_container(spec: Spec, bundle: str, rootfs: str, exec_fifo: str, syscal
                     stdio: tuple[int | None, int | None, int | None] = (None, None, None),
                     cgroup: CgroupPlacement | None = None, preserve_fds: int = 0,
                     on_forked: Callable[[int], None] | None = None,
-                    extra_cgroups: tuple = (), console_fd: int | None = None) -> ContainerProcess:
+                    extra_cgroups: tuple = (), create_hooks: Callable[[int], dict] | None = None,
+                    start_fifo: str | None = None, console_fd: int | None = None) -> ContainerProcess:
     """Fork and set up the container's init; return once it waits for "committed" (see `commit`).
 
     `stdio` holds file descriptors to become the container's 0, 1 and 2 (None: inherit the runtime's).
@@ -113,6 +119,8 @@ def spawn_container(spec: Spec, bundle: str, rootfs: str, exec_fifo: str, syscal
     `extra_cgroups` are more groups (objects with add_process(pid), such as a v1 devices cgroup) it joins then.
     `preserve_fds` descriptors from 3 up reach the container (runc's --preserve-fds); all others are closed.
     `on_forked(pid)` runs in the runtime as soon as the init's pid is known, before it is released.
+    `create_hooks(pid)` runs prestart and createRuntime when the init asks (only a spec with such hooks pays that
+    round trip), returning the createContainer hooks' state. `start_fifo`: the state dir's start.fifo, or None.
     `console_fd` is a connected console socket: the init makes a pty after pivot_root and sends its master there.
     """
     syscalls = syscalls or Syscalls()
@@ -122,9 +130,12 @@ def spawn_container(spec: Spec, bundle: str, rootfs: str, exec_fifo: str, syscal
     stub = exec_stub.stub_fd()  # made here, once per runtime process: the children only keep it open
     parent_end, child_end = socket_pair()
     fifo_fd = os.open(exec_fifo, os.O_RDWR | os.O_CLOEXEC)  # O_RDWR: opening never blocks, reading does
+    start_fd = os.open(start_fifo, os.O_RDWR | os.O_CLOEXEC) if start_fifo is not None else None
+    if spec.hooks.any():
+        preload_hooks()
     pid = pidfd = waiter = None
-    keep = {child_end.fileno(), fifo_fd, *([stub] if stub is not None else []), *preserved_fds(preserve_fds),
-            *([console_fd] if console_fd is not None else [])}
+    keep = {child_end.fileno(), fifo_fd, *(fd for fd in (stub, start_fd, console_fd) if fd is not None),
+            *preserved_fds(preserve_fds)}
     try:
         cgroup_fd = cgroup.fd if cgroup is not None and cgroup.clone_into else None
 
@@ -132,12 +143,12 @@ def spawn_container(spec: Spec, bundle: str, rootfs: str, exec_fifo: str, syscal
             parent_end.close()
             if first_stage:
                 enter_child(stdio, keep, preserve_fds, syscalls)
-            _container_init(spec, rootfs, plan, child_end, fifo_fd, syscalls, seccomp, console_fd)
+            _container_init(spec, rootfs, plan, child_end, fifo_fd, syscalls, seccomp, start_fd, console_fd)
 
         def helper() -> None:
             parent_end.close()
             enter_child(stdio, keep | ({cgroup_fd} if cgroup_fd is not None else set()), preserve_fds, syscalls)
-            _helper(spec, lambda: init(False), child_end, fifo_fd, syscalls, cgroup_fd)
+            _helper(spec, lambda: init(False), child_end, (fifo_fd, start_fd), syscalls, cgroup_fd)
 
         if needs_intermediate_stage(spec):
             waiter = syscalls.clone3(0).pid
@@ -160,6 +171,10 @@ def spawn_container(spec: Spec, bundle: str, rootfs: str, exec_fifo: str, syscal
             extra.add_process(pid)
         write_id_maps(spec, pid)
         _send(parent_end, {"type": "go"})
+        if spec.hooks.at_create():
+            _receive(parent_end, "hooks", pid)
+            state = create_hooks(pid) if create_hooks is not None else {}
+            _send(parent_end, {"type": "hooks-done", "state": state})
         _receive(parent_end, "ready", pid)
         return ContainerProcess(pid=pid, pidfd=pidfd, channel=parent_end, waiter_pid=waiter)
     except BaseException:  # KeyboardInterrupt included: never leave a half-made container behind
@@ -169,6 +184,8 @@ def spawn_container(spec: Spec, bundle: str, rootfs: str, exec_fifo: str, syscal
         raise
     finally:
         os.close(fifo_fd)
+        if start_fd is not None:
+            os.close(start_fd)  # from now on only the init holds it: its exec or exit is EOF for `start`
 
 
 def enter_child(stdio: tuple[int | None, int | None, int | None], keep: set[int], preserve_fds: int,
@@ -184,9 +201,10 @@ def enter_child(stdio: tuple[int | None, int | None, int | None], keep: set[int]
     inherit_preserved_fds(preserve_fds)
 
 
-def commit(container: ContainerProcess) -> None:
-    """Tell the init its container is recorded: from now on it outlives the runtime process that created it."""
-    _send(container.channel, {"type": "committed"})
+def commit(container: ContainerProcess, hook_state: dict | None = None) -> None:
+    """Tell the init its container is recorded: from now on it outlives the runtime process that created it;
+    `hook_state` is what its startContainer hooks will read."""
+    _send(container.channel, {"type": "committed", **({"state": hook_state} if hook_state is not None else {})})
 
 
 def abandon(container: ContainerProcess, syscalls: Syscalls | None = None) -> None:
@@ -210,7 +228,7 @@ def _makes_own_mounts(spec: Spec) -> bool:
     return mount is not None and mount.path is None
 
 
-def _helper(spec: Spec, init: Callable[[], None], channel: _socket.socket, fifo_fd: int,
+def _helper(spec: Spec, init: Callable[[], None], channel: _socket.socket, fifos: tuple[int, int | None],
             syscalls: Syscalls, cgroup_fd: int | None) -> NoReturn:
     join_namespaces(spec, syscalls)
     enter_time_namespace(spec, syscalls)
@@ -220,7 +238,8 @@ def _helper(spec: Spec, init: Callable[[], None], channel: _socket.socket, fifo_
     _send(channel, {"type": "pid", "pid": container.pid})
     # The parent reads EOF on the channel as "the container has exec'd": only the container may hold it now.
     channel.close()
-    os.close(fifo_fd)
+    for fd in (fd for fd in fifos if fd is not None):  # start.fifo: EOF for `start` once only the init holds it
+        os.close(fd)
     ignore_forwarded_signals()
     _, status = os.waitpid(container.pid, 0)
     exit_like(status)
@@ -257,7 +276,8 @@ def compiled_seccomp(spec: Spec) -> SeccompFilter | None:
 
 
 def _container_init(spec: Spec, rootfs: str, plan: tuple, channel: _socket.socket, fifo_fd: int,
-                    syscalls: Syscalls, seccomp: SeccompFilter | None = None, console_fd: int | None = None) -> None:
+                    syscalls: Syscalls, seccomp: SeccompFilter | None = None, start_fd: int | None = None,
+                    console_fd: int | None = None) -> None:
     if _receive_in_child(channel) is None:
         os._exit(0)  # the parent died before the maps were written: nobody wants this container any more
     if os.geteuid() != 0:
@@ -276,16 +296,23 @@ def _container_init(spec: Spec, rootfs: str, plan: tuple, channel: _socket.socke
         write_proc_file("/proc/self/oom_score_adj", str(spec.process.oom_score_adj), "process.oomScoreAdj")
     # Asked of the kernel before pivot_root: after it, /proc/sys is whatever the container's image put there.
     capabilities = last_capability(syscalls)
-    apply_rootfs_plan(plan, syscalls, rootfs)
+    if spec.hooks.at_create():
+        ask = lambda: _send(channel, {"type": "hooks"}) or _receive_in_child(channel)  # noqa: E731
+        apply_plan_with_hooks(spec, rootfs, plan, syscalls, ask)
+    else:
+        apply_rootfs_plan(plan, syscalls, rootfs)
     if console_fd is not None:  # after pivot_root: the pty is made in the container's own devpts
         set_up_console(console_fd, *(spec.process.console_size or (0, 0)))
     apply_personality(spec.linux.personality, syscalls)  # kept across execve, as the exec'd program must see it
     executable = set_up_process(spec.process, syscalls, last_cap=capabilities, seccomp=seccomp)
     check_exec_under(seccomp, channel.fileno())
     _send(channel, {"type": "ready"})
-    if _receive_in_child(channel) is None:
+    committed = _receive_in_child(channel)
+    if committed is None:
         os._exit(0)  # the runtime died before it recorded us: leave, rather than wait unseen for a start
     os.read(fifo_fd, 1)  # blocks until `start` writes
+    if spec.hooks.start_container:
+        run_start_hooks(spec, committed.get("state", {}), start_fd)
     exec_process(executable, spec.process, syscalls, report_fd=channel.fileno(), seccomp=seccomp)
 
 

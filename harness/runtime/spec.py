@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from .errors import SpecError
 from .record import field, record
+from .spec_hooks import Hook, Hooks, parse_hooks
 from .spec_json import JsonObject, as_absolute_path, as_string, as_string_list, join, show
 from .spec_linux import IdMapping, Linux, Namespace, Personality, TimeOffset, parse_linux
 from .spec_process import Capabilities, Process, Rlimit, User, parse_process
@@ -23,10 +24,10 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = [
-    "BlockIo", "Capabilities", "Cpu", "CpuAffinity", "DeviceRule", "IdMapping", "IoPriority", "Linux", "Memory",
-    "Mount", "Namespace", "Personality", "Pids", "Process", "Resources", "Rlimit", "Root", "Scheduler", "Seccomp",
-    "SeccompArg", "SeccompRule", "Spec", "SpecError", "ThrottleDevice", "TimeOffset", "User", "load_spec",
-    "parse_process", "parse_spec",
+    "BlockIo", "Capabilities", "Cpu", "CpuAffinity", "DeviceRule", "Hook", "Hooks", "IdMapping", "IoPriority",
+    "Linux", "Memory", "Mount", "Namespace", "Personality", "Pids", "Process", "Resources", "Rlimit", "Root",
+    "Scheduler", "Seccomp", "SeccompArg", "SeccompRule", "Spec", "SpecError", "ThrottleDevice", "TimeOffset",
+    "User", "load_spec", "parse_process", "parse_spec",
 ]
 
 CONFIG_FILE_NAME = "config.json"
@@ -63,6 +64,7 @@ class Spec:
     domainname: str | None = None
     mounts: tuple[Mount, ...] = ()
     linux: Linux = field(default_factory=Linux)
+    hooks: Hooks = field(default_factory=Hooks)
     annotations: Mapping[str, str] = field(default_factory=lambda: types.MappingProxyType({}), hash=False)
 
 
@@ -103,8 +105,8 @@ def parse_config_text(text: str, path: str) -> Spec:
 def parse_spec(raw: Any) -> Spec:
     """Validate a decoded config.json; the first problem found raises SpecError."""
     obj = JsonObject(raw, "", known=(
-        "ociVersion", "process", "root", "hostname", "domainname", "mounts", "linux", "annotations"),
-        unsupported=("hooks", "solaris", "windows", "vm", "zos"))
+        "ociVersion", "process", "root", "hostname", "domainname", "mounts", "linux", "hooks", "annotations"),
+        unsupported=("solaris", "windows", "vm", "zos"))
     oci_version = as_string(obj.get("ociVersion", required=True), "ociVersion")
     if not _OCI_VERSION.fullmatch(oci_version):
         raise SpecError("ociVersion", f"expected a 1.x version such as \"1.0.2\", got {show(oci_version)}")
@@ -116,6 +118,7 @@ def parse_spec(raw: Any) -> Spec:
         domainname=obj.string("domainname"),
         mounts=tuple(_parse_mount(mount, mount_path) for mount, mount_path in obj.items("mounts")),
         linux=parse_linux(obj.get("linux"), "linux") if obj.has("linux") else Linux(),
+        hooks=parse_hooks(obj.get("hooks"), "hooks") if obj.has("hooks") else Hooks(),
         annotations=obj.string_map("annotations"),
     )
     _check_namespaces_cover(spec)

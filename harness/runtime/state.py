@@ -15,6 +15,8 @@ from .record import as_dict, field, record
 DEFAULT_ROOT = "/run/kharness-runtime"
 STATE_FILE = "state.json"
 EXEC_FIFO = "exec.fifo"
+# Made only for a config with startContainer or poststart hooks: how `start` learns the outcome (init_hooks.py).
+START_FIFO = "start.fifo"
 # The config.json as `create` read it: `exec` uses this copy, never the bundle's file, which may have changed.
 CONFIG_COPY = "config.json"
 # runc's rule for container ids (Go's \w is ASCII): they become directory and cgroup names, so no slashes, no
@@ -56,6 +58,8 @@ class ContainerRecord:
     devices_v1_path: str | None = None
     # True from the moment the init is forked until `create` has finished with it (OCI status "creating").
     creating: bool = False
+    # Whether the config has hooks: only then do `start` and `delete` read the config copy again.
+    hooks: bool = False
 
 
 class StateDir:
@@ -76,6 +80,9 @@ class StateDir:
 
     def exec_fifo(self, container_id: str) -> str:
         return os.path.join(self.path(container_id), EXEC_FIFO)
+
+    def start_fifo(self, container_id: str) -> str:
+        return os.path.join(self.path(container_id), START_FIFO)
 
     def reserve(self, container_id: str) -> str:
         """Make the container's directory and its exec FIFO; an existing id is an error."""

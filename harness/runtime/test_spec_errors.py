@@ -13,7 +13,7 @@ BAD_CONFIGS = [
     # unknown, unsupported and missing fields
     ("unknown-top-level", {"hookz": []}, "hookz", "unknown field"),
     ("typo-suggests", {"process.cwdd": "/"}, "process.cwdd", 'did you mean "cwd"'),
-    ("unsupported-hooks", {"hooks": {}}, "hooks", "not supported by this runtime"),
+    ("unknown-hook-kind", {"hooks": {"prestop": []}}, "hooks.prestop", "unknown field"),
     ("unsupported-linux-devices", {"linux.devices": []}, "linux.devices", "not supported"),
     ("unsupported-memory-kernel", {"linux.resources.memory": {"kernel": 1}}, "linux.resources.memory.kernel",
      "not supported"),
