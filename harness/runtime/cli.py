@@ -9,8 +9,8 @@ from collections.abc import Callable
 from . import api
 from .cli_log import LOG_FORMATS, write_log
 from .errors import ContainerError, SpecError
-from .process import FORWARDED_SIGNALS
 from .state import DEFAULT_ROOT
+from .wait_status import FORWARDED_SIGNALS
 
 EXIT_FAILURE = 1
 

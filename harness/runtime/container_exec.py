@@ -10,13 +10,13 @@ from . import exec_stub
 from .container_cgroup import can_clone_into, container_cgroup
 from .errors import ContainerError, describe_errno
 from .fds import check_preserved_fds, close_fds_except, inherit_preserved_fds, preserved_fds
-from .process import MESSAGE_SIZE, SETUP_TIMEOUT_SECONDS, compiled_seccomp, enter_child, exit_like, \
-    ignore_forwarded_signals, run_child, socket_pair
+from .process import MESSAGE_SIZE, SETUP_TIMEOUT_SECONDS, compiled_seccomp, enter_child, run_child, socket_pair
 from .process_setup import exec_process, set_up_process
 from .record import replace
 from .spec import load_spec
 from .state import RUNNING, ContainerRecord, StateDir, is_alive
 from .syscalls import Syscalls
+from .wait_status import exit_like, ignore_forwarded_signals
 
 # Namespaces joined, in runc's order (user first: it decides the capabilities the other setns calls run with;
 # mount last, since setns into it also moves the caller's root and cwd).

@@ -5,13 +5,14 @@ import os
 from . import constants as c
 from .mount_options import PROPAGATIONS, mount_option_names
 from .seccomp_abi import AUDIT_ARCHES, FILTER_FLAGS
+from .spec_hooks import HOOK_KINDS
 from .spec_seccomp import SECCOMP_ACTIONS, SECCOMP_OPERATORS
 
 # The runtime-spec versions whose configs this runtime reads (spec.py accepts any 1.x; 1.2 is what it implements).
 OCI_VERSION_MIN = "1.0.0"
 OCI_VERSION_MAX = "1.2.0"
-# Hooks this runtime runs (spec_hooks.py); empty while config.json's `hooks` is refused.
-HOOKS: tuple[str, ...] = ()
+# Hooks this runtime runs, in the order of the lifecycle.
+HOOKS = tuple(key for key, _ in HOOK_KINDS)
 # Filter flags that a profile may ask for and the runtime then passes to seccomp(2): WAIT_KILLABLE_RECV is for
 # notify listeners, which are refused.
 SUPPORTED_SECCOMP_FLAGS = ("SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW")

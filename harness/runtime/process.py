@@ -60,7 +60,6 @@ from __future__ import annotations
 import gc
 import json
 import os
-import resource
 import signal
 import _socket  # not `socket`: its enum conversions cost ~3 ms natively on each CLI start
 from collections.abc import Callable
@@ -70,8 +69,8 @@ from . import exec_stub
 from .console import set_up_console
 from .container_cgroup import CgroupPlacement
 from .errors import ContainerError, describe_errno
-from .init_hooks import apply_plan_with_hooks, preload_hooks, run_start_hooks
 from .fds import close_fds_except, inherit_preserved_fds, preserved_fds
+from .init_hooks import apply_plan_with_hooks, preload_hooks, run_start_hooks
 from .namespaces import enter_time_namespace, join_namespaces, needs_intermediate_stage, new_namespace_flags, \
     write_id_maps, write_proc_file
 from .process_setup import apply_personality, check_exec_under, exec_process, last_capability, set_up_process
@@ -80,6 +79,7 @@ from .rootfs import apply_rootfs_plan
 from .rootfs_plan import plan_rootfs
 from .spec import Spec
 from .syscalls import Syscalls
+from .wait_status import exit_like, ignore_forwarded_signals
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing, which every CLI start would pay
 if TYPE_CHECKING:
@@ -88,8 +88,6 @@ if TYPE_CHECKING:
     from .seccomp_codegen import SeccompFilter
 
 MESSAGE_SIZE = 1 << 16
-# Signals that `run` forwards to the container, and that a helper waiting for it must not die of.
-FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 # How long the parent waits for the child to finish its set-up before giving up on it.
 SETUP_TIMEOUT_SECONDS = 60.0
 
@@ -243,28 +241,6 @@ def _helper(spec: Spec, init: Callable[[], None], channel: _socket.socket, fifos
     ignore_forwarded_signals()
     _, status = os.waitpid(container.pid, 0)
     exit_like(status)
-
-
-def ignore_forwarded_signals() -> None:
-    """In a helper that only waits: a terminal's ^C or a forwarded signal is for the container, not for it.
-
-    Call it after cloning the container: an ignored signal would stay ignored across the container's execve.
-    """
-    for signum in FORWARDED_SIGNALS:
-        signal.signal(signum, signal.SIG_IGN)
-
-
-def exit_like(status: int) -> NoReturn:
-    """Exit with the wait status of the container: the same exit code, or death by the same signal."""
-    if os.WIFSIGNALED(status):
-        number = os.WTERMSIG(status)
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # the container may have dumped core; we must not
-        if number not in (signal.SIGKILL, signal.SIGSTOP):  # those two cannot be caught, so need no reset
-            signal.signal(number, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {number})
-        os.kill(os.getpid(), number)
-        os._exit(128 + number)  # a signal whose default is not to terminate (SIGCHLD...): say it as run would
-    os._exit(os.waitstatus_to_exitcode(status))
 
 
 def compiled_seccomp(spec: Spec) -> SeccompFilter | None:

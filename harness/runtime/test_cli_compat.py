@@ -22,6 +22,8 @@ def test_features_lists_what_the_runtime_implements(capsys):
     assert main(["features"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["ociVersionMax"] == "1.2.0"
+    assert document["hooks"] == ["prestart", "createRuntime", "createContainer", "startContainer", "poststart",
+                                 "poststop"]
     linux = document["linux"]
     assert {"pid", "mount", "network", "ipc", "uts", "user", "cgroup", "time"} == set(linux["namespaces"])
     assert "SCMP_ACT_ERRNO" in linux["seccomp"]["actions"] and "SCMP_ACT_NOTIFY" not in linux["seccomp"]["actions"]
