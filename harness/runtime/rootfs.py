@@ -72,8 +72,14 @@ def _mount(step: MountStep, syscalls: Syscalls, root: RootDir) -> None:
     if step.optional and step.source and not os.path.exists(step.source):
         return
     if not step.in_rootfs:  # a host path ("/", the rootfs itself): the runtime's own, no container can swap it
-        flags = step.flags | (locked_flags(step.target) if step.keep_locked_flags else 0)
-        syscalls.mount(step.source, step.target, step.fstype, flags, step.data)
+        try:
+            # As runc's setReadonly: first as asked (a privileged remount may clear nosuid/nodev the host mount
+            # has, and runc's does), and with the flags the kernel locks only if it refuses that (a user namespace).
+            syscalls.mount(step.source, step.target, step.fstype, step.flags, step.data)
+        except SyscallError as error:
+            if not step.keep_locked_flags or error.errno != errno.EPERM:
+                raise
+            syscalls.mount(step.source, step.target, step.fstype, step.flags | locked_flags(step.target), step.data)
         return
     relative = root.resolve(step.target, step.what)
     create = (lambda: _create_mount_point(root, relative, step)) if step.create else None

@@ -410,3 +410,20 @@ def test_absent_masked_and_readonly_paths_are_skipped_without_a_lookup(bundle):
     assert not looked_up & {"proc/absent-file", "proc/absent-dir"}
     assert not [arguments for arguments in mounts(fake) if str(arguments[1]).startswith("fd:proc/absent")]
     assert mounts_onto(fake, "fd:proc/kcore") == []  # the runc masks were replaced, not added to
+
+
+def test_read_only_root_keeps_locked_flags_only_when_the_kernel_insists(bundle, monkeypatch):
+    """The read-only remount of the rootfs is tried as asked (runc's setReadonly: a privileged remount clears the
+    host mount's nosuid/nodev), and again with the host mount's nosuid/nodev/noexec only after an EPERM."""
+    monkeypatch.setattr("harness.runtime.rootfs.locked_flags", lambda path: c.MS_NOSUID | c.MS_NODEV)
+    fake, rootfs = plan_and_apply(runc_config(), bundle)
+    (remount,) = [arguments for arguments in fake.arguments_of("mount") if arguments[1] == rootfs
+                  and arguments[3] & c.MS_REMOUNT]
+    assert remount[3] == c.MS_BIND | c.MS_REMOUNT | c.MS_RDONLY
+    fake = RecordingSyscalls()
+    fake.fail("mount", errno.EPERM, when=lambda arguments: arguments[1] == rootfs and arguments[3] & c.MS_REMOUNT
+              and not arguments[3] & c.MS_NOSUID)
+    plan_and_apply(runc_config(), bundle, fake)
+    refused, kept = [arguments for arguments in fake.arguments_of("mount") if arguments[1] == rootfs
+                     and arguments[3] & c.MS_REMOUNT]
+    assert kept[3] == refused[3] | c.MS_NOSUID | c.MS_NODEV
