@@ -82,11 +82,13 @@ def mapped_user_namespace(syscalls: Syscalls, uid_mappings: tuple[IdMapping, ...
     os.close(hold_read)
     try:
         status = os.read(ready_read, 64)
-        if status != b"ok":
+        if not status.startswith(b"ok "):
             code = int(status or b"0")
             raise ContainerError(f"unshare(CLONE_NEWUSER) for an idmapped mount failed: "
                                  f"{os.strerror(code) if code else 'the helper process died'}")
-        proc = f"/proc/{pid}"
+        # The child's pid as the mounted /proc numbers it: before pivot_root, the init in a new pid namespace
+        # still sees the host's /proc, where `pid` would name another process.
+        proc = f"/proc/{int(status[3:])}"
         _write(f"{proc}/uid_map", _map_lines(uid_mappings))
         _write(f"{proc}/setgroups", "deny")  # as Go's GidMappingsEnableSetgroups=false in runc; not needed, harmless
         _write(f"{proc}/gid_map", _map_lines(gid_mappings))
@@ -105,7 +107,7 @@ def _hold_user_namespace(syscalls: Syscalls, ready: int, hold: int) -> None:  # 
         except OSError as error:
             os.write(ready, str(error.errno or 0).encode())
             return
-        os.write(ready, b"ok")
+        os.write(ready, b"ok " + os.readlink("/proc/self").encode())
         os.read(hold, 1)  # until the parent closes its end
         code = 0
     finally:

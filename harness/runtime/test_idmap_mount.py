@@ -160,3 +160,24 @@ def test_native_idmapped_mount(tmp_path):
     assert result.returncode == 0, result.stderr
     uid0, uid1000, _ = result.stdout.split()
     assert (uid0, uid1000) == ("1000", "65534")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="containers need root (namespaces, mounts, pivot_root)")
+def test_container_sees_the_idmapped_owner(make_bundle, state_root, tmp_path):
+    """Through the runtime: a host directory bound with containerID 0 -> hostID 1000; `stat -c %u` in the
+    container (no user namespace) shows 1000 for a file owned by 0 on disk, as runc 1.2 would (runc 1.1.5 on
+    this host has no idmapped mounts to compare with)."""
+    from harness.runtime.rootfs_builder import busybox_path
+    from harness.runtime.test_integration import run_container
+    if not os.path.isfile(busybox_path()):
+        pytest.skip(f"no busybox at {busybox_path()}")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "f0").touch()
+    mount = {"destination": "/shared", "type": "bind", "source": str(shared), "options": ["bind"],
+             "uidMappings": MAP, "gidMappings": MAP}
+    result = run_container(make_bundle, state_root, ["stat", "-c", "%u %g", "/shared/f0"],
+                           lambda config: config["mounts"].append(mount))
+    if "cannot be idmapped" in result.stderr:
+        pytest.skip(f"the filesystem of {shared} cannot be idmapped here: {result.stderr.strip()}")
+    assert (result.returncode, result.stdout.strip()) == (0, "1000 1000"), result.stderr
