@@ -40,7 +40,7 @@ def features() -> dict:
             "apparmor": {"enabled": os.path.isdir("/sys/kernel/security/apparmor")},
             "selinux": {"enabled": os.path.isdir("/sys/fs/selinux")},
             "intelRdt": {"enabled": False},
-            "mountExtensions": {"idmap": {"enabled": False}},
+            "mountExtensions": {"idmap": {"enabled": True}},
         },
         "annotations": {"org.kharness.runtime.name": "kharness-bundled"},
     }

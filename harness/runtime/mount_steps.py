@@ -1,6 +1,7 @@
 """The steps of a mount plan, as plain frozen records that rootfs.py executes in order."""
 
 from .record import record
+from .spec_linux import IdMapping
 
 # What a step's mount point is created as when missing: a directory, an empty file, or like the bind source.
 CREATE_DIR, CREATE_FILE, CREATE_LIKE_SOURCE = "dir", "file", "like-source"
@@ -26,6 +27,23 @@ class MountStep:
     create: str | None = None
     keep_locked_flags: bool = False
     optional: bool = False
+
+
+@record(frozen=True)
+class IdmappedBind:
+    """An idmapped bind mount (idmap_mount.py): `source` cloned with open_tree (the whole tree if `recursive`),
+    idmapped with mount_setattr through a user namespace holding the mappings, and moved onto the container path
+    `target`. The ro, nosuid, ... remount and propagation changes follow as MountSteps. `mappings_path` names the
+    mappings in errors (`mounts[2].uidMappings`)."""
+
+    what: str
+    target: str
+    source: str
+    recursive: bool
+    uid_mappings: tuple[IdMapping, ...]
+    gid_mappings: tuple[IdMapping, ...]
+    mappings_path: str
+    create: str = CREATE_LIKE_SOURCE
 
 
 @record(frozen=True)
@@ -82,5 +100,5 @@ class DeviceNode:
     minor: int
 
 
-Step = MountStep | Symlink | MaskPath | ReadonlyPath | WriteFile | PivotRoot | DeviceNode
+Step = MountStep | IdmappedBind | Symlink | MaskPath | ReadonlyPath | WriteFile | PivotRoot | DeviceNode
 

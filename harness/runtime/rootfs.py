@@ -6,9 +6,10 @@ import stat
 
 from . import constants as c
 from .errors import ContainerError, SyscallError
+from .idmap_mount import UsernsMaker, apply_idmapped_bind
 from .mount_options import REMOUNT_FLAGS
-from .mount_steps import CREATE_DIR, CREATE_FILE, CREATE_LIKE_SOURCE, DeviceNode, MaskPath, MountStep, PivotRoot, \
-    ReadonlyPath, Step, Symlink, WriteFile
+from .mount_steps import CREATE_DIR, CREATE_FILE, CREATE_LIKE_SOURCE, DeviceNode, IdmappedBind, MaskPath, MountStep, \
+    PivotRoot, ReadonlyPath, Step, Symlink, WriteFile
 from .rootfs_dir import RootDir, Target, fd_path
 from .syscalls import Syscalls
 
@@ -24,11 +25,12 @@ CGROUP2_HIERARCHY = "/sys/fs/cgroup"
 MOUNTINFO = "/proc/self/mountinfo"
 
 
-def apply_rootfs_plan(steps: tuple[Step, ...], syscalls: Syscalls, rootfs: str) -> None:
+def apply_rootfs_plan(steps: tuple[Step, ...], syscalls: Syscalls, rootfs: str,
+                      make_userns: UsernsMaker | None = None) -> None:
     """Run each step in order; any failure raises ContainerError naming the step (`mounts[2] (/dev/pts): ...`).
 
     Steps on container paths reach them through one O_PATH descriptor of the rootfs (rootfs_dir.py), closed at
-    the end.
+    the end. `make_userns` makes the user namespaces of idmapped mounts (idmap_mount.mapped_user_namespace).
     """
     root = RootDir(syscalls, rootfs)
     null = _NullDevice(syscalls, root)
@@ -39,7 +41,11 @@ def apply_rootfs_plan(steps: tuple[Step, ...], syscalls: Syscalls, rootfs: str) 
             if not isinstance(step, MaskPath):  # the masks come in a row: the null device is shared by them only
                 null.close()
             try:
-                _apply(step, syscalls, root, null)
+                if isinstance(step, IdmappedBind):
+                    apply_idmapped_bind(step, syscalls, root, lambda path: _create_mount_point(root, path, step),
+                                        make_userns)
+                else:
+                    _apply(step, syscalls, root, null)
             except ContainerError:
                 raise
             except OSError as error:  # SyscallError included: its text names the call, arguments and errno
@@ -102,7 +108,7 @@ def _mount(step: MountStep, syscalls: Syscalls, root: RootDir) -> None:
                            | _locked_flags_of(syscalls, bound), None)
 
 
-def _create_mount_point(root: RootDir, relative: str, step: MountStep) -> None:
+def _create_mount_point(root: RootDir, relative: str, step: MountStep | IdmappedBind) -> None:
     kind = step.create
     if kind == CREATE_LIKE_SOURCE:
         kind = CREATE_DIR if os.path.isdir(step.source or "") else CREATE_FILE

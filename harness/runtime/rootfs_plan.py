@@ -6,8 +6,8 @@ from . import constants as c
 from .devices import device_steps
 from .errors import SpecError
 from .mount_options import PROPAGATIONS, REMOUNT_FLAGS, parse_mount_options
-from .mount_steps import CREATE_DIR, CREATE_LIKE_SOURCE, MaskPath, MountStep, PivotRoot, ReadonlyPath, Step, \
-    WriteFile
+from .mount_steps import CREATE_DIR, CREATE_LIKE_SOURCE, IdmappedBind, MaskPath, MountStep, PivotRoot, \
+    ReadonlyPath, Step, WriteFile
 from .spec import Mount, Spec
 from .spec_json import join
 
@@ -71,15 +71,18 @@ def _host_propagation(rootfs_propagation: str | None) -> MountStep:
 _UNLABELLED_TYPES = ("proc", "sysfs", "cgroup", "cgroup2")
 
 
-def _spec_mount_steps(mount: Mount, path: str, bundle: str, mount_label: str | None = None) -> list[MountStep]:
+def _spec_mount_steps(mount: Mount, path: str, bundle: str, mount_label: str | None = None) -> list[Step]:
     options = parse_mount_options(mount.options, path)
     what = f"{path} ({mount.destination})"
     if mount.type == "bind" or options.is_bind:
         if not mount.source:
             raise SpecError(f"{path}.source", "a bind mount needs a source")
         source = os.path.join(bundle, mount.source)  # a no-op for absolute sources
-        steps = [MountStep(what, mount.destination, source=source, flags=c.MS_BIND | (options.flags & c.MS_REC),
-                           create=CREATE_LIKE_SOURCE)]
+        steps: list[Step] = [MountStep(what, mount.destination, source=source, flags=c.MS_BIND
+                                       | (options.flags & c.MS_REC), create=CREATE_LIKE_SOURCE)]
+        if mount.uid_mappings:  # spec.py checked that the gid mappings come with them
+            steps = [IdmappedBind(what, mount.destination, source, bool(options.flags & c.MS_REC),
+                                  mount.uid_mappings, mount.gid_mappings, f"{path}.uidMappings")]
         # mount(2) ignores ro, nosuid, ... on a new bind mount: they take a second, remounting call.
         if options.flags & REMOUNT_FLAGS:
             steps.append(MountStep(what, mount.destination, flags=c.MS_BIND | c.MS_REMOUNT

@@ -12,7 +12,7 @@ from .errors import SpecError
 from .record import field, record
 from .spec_hooks import Hook, Hooks, parse_hooks
 from .spec_json import JsonObject, as_absolute_path, as_string, as_string_list, join, show
-from .spec_linux import IdMapping, Linux, Namespace, Personality, TimeOffset, parse_linux
+from .spec_linux import IdMapping, Linux, Namespace, Personality, TimeOffset, parse_id_mappings, parse_linux
 from .spec_process import Capabilities, Process, Rlimit, User, parse_process
 # Imported only to be re-exported (see __all__): callers import every spec type from this one module.
 from .spec_resources import BlockIo, Cpu, DeviceRule, Memory, Pids, Resources, ThrottleDevice
@@ -45,12 +45,17 @@ class Root:
 
 @record(frozen=True)
 class Mount:
-    """One mount in the container; `options` mixes mount flags (nosuid) and filesystem data (mode=755)."""
+    """One mount in the container; `options` mixes mount flags (nosuid) and filesystem data (mode=755).
+
+    `uid_mappings`/`gid_mappings` make a bind mount idmapped (runtime-spec 1.2): both or neither.
+    """
 
     destination: str
     type: str | None = None
     source: str | None = None
     options: tuple[str, ...] = ()
+    uid_mappings: tuple[IdMapping, ...] = ()
+    gid_mappings: tuple[IdMapping, ...] = ()
 
 
 @record(frozen=True)
@@ -131,15 +136,30 @@ def _parse_root(raw: Any, path: str) -> Root:
 
 
 def _parse_mount(raw: Any, path: str) -> Mount:
-    obj = JsonObject(raw, path, known=("destination", "type", "source", "options"),
-                     unsupported=("uidMappings", "gidMappings"))
+    obj = JsonObject(raw, path, known=("destination", "type", "source", "options", "uidMappings", "gidMappings"))
     options = as_string_list(obj.get("options"), obj.path_of("options")) if obj.has("options") else ()
-    return Mount(
+    mount = Mount(
         destination=as_absolute_path(obj.get("destination", required=True), obj.path_of("destination")),
         type=obj.string("type"),
         source=obj.string("source"),
         options=options,
+        uid_mappings=parse_id_mappings(obj, "uidMappings"),
+        gid_mappings=parse_id_mappings(obj, "gidMappings"),
     )
+    if obj.has("uidMappings") or obj.has("gidMappings"):
+        _check_idmapped(mount, obj)
+    return mount
+
+
+def _check_idmapped(mount: Mount, obj: JsonObject) -> None:
+    """As runc 1.2: mappings only on a bind mount, and uid and gid mappings together, neither empty."""
+    key = "uidMappings" if obj.has("uidMappings") else "gidMappings"
+    if not (mount.type == "bind" or "bind" in mount.options or "rbind" in mount.options):
+        raise SpecError(obj.path_of(key), f"idmapped mounts need a bind mount (type \"bind\" or option bind/rbind), "
+                                          f"not type {show(mount.type)} at {mount.destination}")
+    for key, mappings in (("uidMappings", mount.uid_mappings), ("gidMappings", mount.gid_mappings)):
+        if not mappings:
+            raise SpecError(obj.path_of(key), "an idmapped mount needs both uidMappings and gidMappings, non-empty")
 
 
 def _check_namespaces_cover(spec: Spec) -> None:
@@ -156,6 +176,10 @@ def _check_namespaces_cover(spec: Spec) -> None:
         if value and linux.namespace(namespace_type) is None:
             raise SpecError(path, f"needs a {namespace_type} namespace in linux.namespaces")
     user = linux.namespace("user")
+    for index, mount in enumerate(spec.mounts):
+        if mount.uid_mappings and user is not None:
+            raise SpecError(f"mounts[{index}].uidMappings", "idmapped mounts in a container with its own user "
+                                                            "namespace are not implemented by this runtime")
     if user is not None and user.path is None and not (linux.uid_mappings and linux.gid_mappings):
         missing = "uidMappings" if not linux.uid_mappings else "gidMappings"
         raise SpecError(join("linux", missing), "a new user namespace needs uid and gid mappings")

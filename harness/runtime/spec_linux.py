@@ -87,8 +87,8 @@ def parse_linux(raw: Any, path: str = "linux") -> Linux:
         unsupported=("devices", "netDevices", "intelRdt", "memoryPolicy"))
     return Linux(
         namespaces=_parse_namespaces(obj),
-        uid_mappings=_parse_id_mappings(obj, "uidMappings"),
-        gid_mappings=_parse_id_mappings(obj, "gidMappings"),
+        uid_mappings=parse_id_mappings(obj, "uidMappings"),
+        gid_mappings=parse_id_mappings(obj, "gidMappings"),
         time_offsets=_parse_time_offsets(obj.get("timeOffsets"), obj.path_of("timeOffsets"))
         if obj.has("timeOffsets") else types.MappingProxyType({}),
         resources=parse_resources(obj.get("resources"), obj.path_of("resources")) if obj.has("resources") else None,
@@ -132,7 +132,7 @@ def _parse_namespaces(obj: JsonObject) -> tuple[Namespace, ...]:
     return tuple(namespaces)
 
 
-def _parse_id_mappings(obj: JsonObject, key: str) -> tuple[IdMapping, ...]:
+def parse_id_mappings(obj: JsonObject, key: str) -> tuple[IdMapping, ...]:
     mappings = []
     for raw, path in obj.items(key):
         entry = JsonObject(raw, path, known=("containerID", "hostID", "size"))

@@ -103,8 +103,6 @@ def test_personality_parses_domain_and_known_flags():
     ("linux.memoryPolicy", {"mode": "MPOL_BIND", "nodes": "0"}),
     ("process.commandLine", "cmd.exe"),
     ("process.user.username", "root"),
-    ("mounts[0].uidMappings", [{"containerID": 0, "hostID": 1000, "size": 1}]),
-    ("mounts[0].gidMappings", [{"containerID": 0, "hostID": 1000, "size": 1}]),
 ])
 def test_unimplemented_fields_are_refused_by_name(path, value):
     """Never ignored: a field this runtime does not apply is an error naming it."""
