@@ -10,17 +10,16 @@ import signal as signal_module
 from .cgroup_config import cgroup_path
 from .cgroup_manager import Cgroup
 from .cgroup_stats import read_stats
-from .cgroups import check_resources, unified_root
+from .cgroups import unified_root
 from .console import connect_console_socket
 from .container_cgroup import container_cgroup, destroy, set_up_cgroup
 from .container_exec import exec_in_container
+from .create_checks import check_console, check_supported
 from .container_hooks import await_start_hooks, create_hooks_runner, kept_spec, make_start_fifo, open_start_outcome, \
     run_poststart, run_poststop, start_hooks_state
 from .devices_v1 import devices_v1_for, planned_v1_devices_path, remove_v1_devices
 from .errors import ContainerError, SpecError
 from .fds import check_preserved_fds
-from .lsm import check_lsm
-from .namespaces import check_namespaces
 from .process import ContainerProcess, abandon, commit, confirm_exec, spawn_container
 from .record import replace
 from .rootfs_plan import rootfs_path
@@ -28,7 +27,6 @@ from .spec import CONFIG_FILE_NAME, Spec, parse_config_text, read_config_text
 from .state import CREATED, CREATING, PAUSED, RUNNING, STOPPED, ContainerRecord, StateDir, container_pids, \
     process_start_time
 from .syscalls import Syscalls
-from .sysctl_policy import check_sysctls
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing, which every CLI start would pay
 if TYPE_CHECKING:
@@ -312,24 +310,6 @@ def exec_in(container_id: str, args: list[str], root: str | None = None, preserv
     """Run `args` inside a running container (its namespaces, and the env, cwd, user of its config as created);
     returns the exit status."""
     return exec_in_container(container_id, args, root, preserve_fds=preserve_fds)
-
-
-def check_supported(spec: Spec) -> None:
-    """Refuse what this runtime does not implement, rather than run a container weaker than asked."""
-    check_lsm(spec.process, spec.linux)  # AppArmor and SELinux labels: applied where the LSM is active, else refused
-    check_namespaces(spec)
-    check_sysctls(spec)
-    check_resources(spec.linux.resources)
-
-
-def check_console(spec: Spec, console_socket: str | None) -> None:
-    """A terminal needs a console socket to send its master to, and a socket without a terminal is a mistake."""
-    if spec.process.terminal and not console_socket:
-        raise SpecError("process.terminal", "true, but no console socket: pass --console-socket PATH (an AF_UNIX "
-                                            "socket that receives the pty master), or set process.terminal to false")
-    if console_socket and not spec.process.terminal:
-        raise ContainerError(f"--console-socket {console_socket}: process.terminal is false in config.json; "
-                             "set it to true to get a terminal")
 
 
 def parse_signal(signal: int | str) -> int:

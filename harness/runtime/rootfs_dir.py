@@ -163,8 +163,8 @@ class RootDir:
             self.forget_directories(under=relative)  # the caller mounted there
 
     def make_dirs(self, relative: str) -> None:
-        """mkdir -p inside the rootfs: mkdirat of the last component in its parent (entries_in: opened from the rootfs
-        fd, made first the same way if missing), so a path whose parent exists costs at most one open and one mkdirat."""
+        """mkdir -p inside the rootfs: mkdirat of the last component in its parent (entries_in: opened from the
+        rootfs fd, made first the same way if missing); a path whose parent exists costs one open and one mkdirat."""
         relative = relative.strip("/")
         if relative in ("", "."):
             return

@@ -94,7 +94,8 @@ def _spec_mount_steps(mount: Mount, path: str, bundle: str, mount_label: str | N
         fstype = "cgroup2" if mount.type == "cgroup" else mount.type
         data = options.data
         if mount_label and fstype not in _UNLABELLED_TYPES:
-            # linux.mountLabel, as runc's label.FormatMountLabel writes it (api.check_supported refused it without SELinux).
+            # linux.mountLabel, as runc's label.FormatMountLabel writes it (api.check_supported refused it without
+            # SELinux).
             data = ",".join(filter(None, (data, f'context="{mount_label}"')))
         steps = [MountStep(what, mount.destination, source=mount.source or fstype, fstype=fstype,
                            flags=options.flags, data=data, create=CREATE_DIR)]

@@ -91,8 +91,8 @@ def wait_for_file(path: str, timeout: float = 30.0) -> str:
 def test_hooks_run_in_order_and_in_the_right_namespaces(make_bundle, state_root, hookdir):
     """Created by the library, then started and deleted by separate CLI processes: prestart, createRuntime,
     createContainer, startContainer, poststart, poststop run in that order; prestart and createRuntime in the host's
-    mount namespace, createContainer and startContainer in the container's; each reads the state with its status; the program sees
-    every hook before it ran (startContainer included)."""
+    mount namespace, createContainer and startContainer in the container's; each reads the state with its status;
+    the program sees every hook before it ran (startContainer included)."""
     program = ["sh", "-c", f"cat {IN_CONTAINER}/log > {IN_CONTAINER}/seen; exec sleep 30"]
     bundle = make_bundle(["true"], hooks_config(hookdir, program=program))
     cid = f"h-{uuid.uuid4().hex[:8]}"
