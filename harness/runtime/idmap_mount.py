@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 
 from . import constants as c
 from .errors import ContainerError, SyscallError
+from .fileio import write_once
 from .mount_steps import IdmappedBind
 from .rootfs_dir import RootDir
 from .spec_linux import IdMapping
@@ -89,9 +90,9 @@ def mapped_user_namespace(syscalls: Syscalls, uid_mappings: tuple[IdMapping, ...
         # The child's pid as the mounted /proc numbers it: before pivot_root, the init in a new pid namespace
         # still sees the host's /proc, where `pid` would name another process.
         proc = f"/proc/{int(status[3:])}"
-        _write(f"{proc}/uid_map", _map_lines(uid_mappings))
-        _write(f"{proc}/setgroups", "deny")  # as Go's GidMappingsEnableSetgroups=false in runc; not needed, harmless
-        _write(f"{proc}/gid_map", _map_lines(gid_mappings))
+        write_once(f"{proc}/uid_map", _map_lines(uid_mappings))
+        write_once(f"{proc}/setgroups", "deny")  # as Go's GidMappingsEnableSetgroups=false in runc; not needed, harmless
+        write_once(f"{proc}/gid_map", _map_lines(gid_mappings))
         return os.open(f"{proc}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
     finally:
         os.close(ready_read)
@@ -116,11 +117,3 @@ def _hold_user_namespace(syscalls: Syscalls, ready: int, hold: int) -> None:  # 
 
 def _map_lines(mappings: Iterable[IdMapping]) -> str:
     return "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in mappings)
-
-
-def _write(path: str, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
