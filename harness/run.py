@@ -76,6 +76,18 @@ def host_context(accel: str, qemu_version: str, clock: str = "real") -> dict:
             "host_cpu": cpu}
 
 
+# The suites' and benchmarks' knobs: set on the host, they reach pytest in every guest (nothing else of the
+# host's environment does, so a guest run does not depend on the shell it was started from).
+SUITE_ENV = ("KHARNESS_LIFECYCLE_RUNS", "KHARNESS_CONFORMANCE_EXAMPLES", "KHARNESS_HYPOTHESIS_PROFILE",
+             "KHARNESS_BENCH_ROUNDS", "KHARNESS_RUNTIME", "KHARNESS_SABOTAGE", "KHARNESS_TEST_TIMEOUT")
+
+
+def suite_env(environ: dict | None = None) -> dict:
+    """The SUITE_ENV variables set in `environ` (the host's environment by default)."""
+    environ = os.environ if environ is None else environ
+    return {name: environ[name] for name in SUITE_ENV if name in environ}
+
+
 def guest_config(p: Prepared, opts: VmOptions, accel: str, out: Path, payload: dict,
                  interactive: bool = False, clock: str | None = None) -> GuestConfig:
     """One guest's QEMU settings; `clock` as resolved for the run (None: resolved here, for one-off guests)."""
@@ -117,7 +129,7 @@ def run_suites(opts: VmOptions, pytest_args: list[str], out_base: Path | None = 
         name = p.kernel.name
         log(f"[{name}] booting {p.kernel.release}")
         payload = {"mode": "run", "kernel": name, "release": p.kernel.release, "pytest_args": pytest_args,
-                   "context": context, "paths": guest_paths(only)}
+                   "context": context, "paths": guest_paths(only), "env": suite_env()}
         cfg = guest_config(p, opts, accel, run_dir / name, payload, clock=clock)
         outcome = launch.run_guest(name, cfg, run_dir / name, opts.timeout, opts.verbose, binary=qemu)
         cfg.results.unlink(missing_ok=True)
@@ -180,6 +192,10 @@ def report(outcomes: list[launch.GuestOutcome], run_dir: Path, accel: str, versi
             named = f": {', '.join(failed[:5])}" + (f" and {len(failed) - 5} more" if len(failed) > 5 else "") \
                 if failed and o.status in ("failed", "oops") else ""
             log(f"{'':>8}  cause: {o.reason}{named}")
+            # The first line of each failure's message: a CI log that keeps only the output still says why.
+            for t in [t for t in rep.tests if t.outcome in ("failed", "error")][:5]:
+                why = (t.message.splitlines() or ["(no message)"])[0]
+                log(f"{'':>8}  {t.outcome} {t.test_id}: {why[:240]}")
             log(f"{'':>8}  console log: {o.console_log}")
             if o.status in ("panic", "crashed", "hung"):
                 for line in o.console_tail[-12:]:

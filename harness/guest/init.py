@@ -43,6 +43,11 @@ def run_child(argv: list[str], env: dict, **kwargs) -> int:
             return child.returncode
 
 
+# Seconds one test may take in a guest (the host's KHARNESS_TEST_TIMEOUT overrides): a hung test fails alone
+# instead of eating the guest's whole deadline.
+DEFAULT_TEST_TIMEOUT = "240"
+
+
 def pytest_argv(config: dict) -> list[str]:
     forwarded = list(config.get("pytest_args", []))
     # Default to the suites and benchmarks unless the caller named paths of the project.
@@ -57,13 +62,15 @@ def pytest_argv(config: dict) -> list[str]:
     return [
         sys.executable, "-B", "-m", "pytest", *paths, *plugin,
         f"--junitxml={OUT / 'junit.xml'}", "-o", f"junit_suite_name={config['kernel']}",
-        "-p", "no:cacheprovider", "-v", "--test-timeout=240",
+        "-p", "no:cacheprovider", "-v",
+        f"--test-timeout={config.get('env', {}).get('KHARNESS_TEST_TIMEOUT', DEFAULT_TEST_TIMEOUT)}",
         *forwarded,
     ]
 
 
 def guest_env(config: dict) -> dict:
     env = dict(os.environ)
+    env.update(config.get("env", {}))  # the suite knobs the host forwarded (harness.run.SUITE_ENV)
     env.update({
         "KHARNESS_GUEST": "1",
         "KHARNESS_KERNEL": config["kernel"],

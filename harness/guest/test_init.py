@@ -30,3 +30,12 @@ def test_named_paths_and_benchmark_options_decide_the_plugin(tmp_path, monkeypat
     assert "pytest_benchmark.plugin" not in pytest_argv({"kernel": "6.12", "pytest_args": ["suites", "-k", "pid"]})
     assert "pytest_benchmark.plugin" in pytest_argv({"kernel": "6.12",
                                                      "pytest_args": ["suites", "--benchmark-disable"]})
+
+
+def test_forwarded_suite_env_reaches_pytest_and_its_timeout(tmp_path, monkeypatch):
+    """The host's suite knobs (config "env") are in pytest's environment; KHARNESS_TEST_TIMEOUT sets the limit."""
+    from harness.guest.init import guest_env
+    config = {"kernel": "6.12", "env": {"KHARNESS_LIFECYCLE_RUNS": "7", "KHARNESS_TEST_TIMEOUT": "600"}}
+    assert guest_env(config)["KHARNESS_LIFECYCLE_RUNS"] == "7"
+    assert "--test-timeout=600" in argv(tmp_path, monkeypatch, env=config["env"])
+    assert "--test-timeout=240" in pytest_argv({"kernel": "6.12"})
