@@ -115,11 +115,13 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "kernels":
         return list_kernels(args)
     opts = _options(args)
+    if args.command in ("exec", "shell") and len(opts.kernels) != 1:
+        # Checked before anything is fetched or built: without --kernel every default kernel would be.
+        raise ValueError(f"{args.command} boots one guest: pass --kernel once (a name of "
+                         f"{args.matrix or 'vm-images/kernels.toml'}, or a bzImage path)")
     if args.command == "run":
         bench = run.BenchOptions(baseline=args.baseline, report=args.report)
         return run.run_suites(opts, args.pytest_args, args.output, log=log, only=args.only, bench=bench)
-    if len(opts.kernels) > 1:
-        raise ValueError(f"{args.command} boots one guest: pass --kernel once")
     if args.command == "exec":
         return run.run_command(opts, args.command_argv, log=log)
     return run.shell(opts, log=log)

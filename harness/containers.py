@@ -254,16 +254,27 @@ def _bundled_cli(state_root: Path) -> CliRuntime:
     return CliRuntime(state_root, [sys.executable, "-m", "harness.runtime"], "bundled-cli", env=env)
 
 
+BUILT_IN = ("bundled", "bundled-cli")
+
+
+def runtime_binary(choice: str) -> str:
+    """The binary of a CLI runtime named by --runtime (a name on PATH, or a path); RuntimeNotFound names the fix."""
+    binary = shutil.which(choice) if "/" not in choice else (choice if os.access(choice, os.X_OK) else None)
+    if binary is None:
+        where = "is not an executable file" if "/" in choice else "is not on PATH"
+        raise RuntimeNotFound(f"--runtime {choice}: {where}; expected bundled, bundled-cli, or an installed "
+                              f"runc-compatible runtime (`python -m harness setup --install` installs runc and "
+                              f"crun; for others apt-get install {Path(choice).name})")
+    return binary
+
+
 def make_runtime(choice: str, state_root: Path) -> Runtime:
     """The runtime named by --runtime: bundled, bundled-cli, runc, crun, or a path to a runc-like binary."""
     if choice == "bundled":
         return BundledRuntime(state_root)
     if choice == "bundled-cli":
         return CliRuntime(state_root, [sys.executable, "-m", "harness.runtime"], "bundled-cli")
-    binary = shutil.which(choice) if "/" not in choice else (choice if os.access(choice, os.X_OK) else None)
-    if binary is None:
-        raise RuntimeNotFound(f"--runtime {choice}: not found (install it, e.g. apt-get install {choice}, "
-                              "or give the path of a runc-compatible binary)")
+    binary = runtime_binary(choice)
     return CliRuntime(state_root, [binary], Path(binary).name)
 
 

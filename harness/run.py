@@ -12,7 +12,9 @@ from datetime import datetime
 from pathlib import Path
 
 from .guests import Prepared, VmOptions, guest_cpus, prepare, resolve_clock
+from .pytest_args import check_runtime, requested_runtime, split_paths
 from .report import junit, summary
+from .request import GuestRequest
 from .vm import launch
 from .vm.qemu import GuestConfig
 
@@ -82,20 +84,26 @@ SUITE_ENV = ("KHARNESS_LIFECYCLE_RUNS", "KHARNESS_CONFORMANCE_EXAMPLES", "KHARNE
              "KHARNESS_BENCH_ROUNDS", "KHARNESS_RUNTIME", "KHARNESS_SABOTAGE", "KHARNESS_TEST_TIMEOUT")
 
 
+def packed_runtimes() -> dict[str, Path]:
+    """The reference runtimes the guests' image will carry: the host's runc and crun, by name."""
+    from .image.build import other_runtimes
+    return {path.name: path for path in other_runtimes()}
+
+
 def suite_env(environ: dict | None = None) -> dict:
     """The SUITE_ENV variables set in `environ` (the host's environment by default)."""
     environ = os.environ if environ is None else environ
     return {name: environ[name] for name in SUITE_ENV if name in environ}
 
 
-def guest_config(p: Prepared, opts: VmOptions, accel: str, out: Path, payload: dict,
+def guest_config(p: Prepared, opts: VmOptions, accel: str, out: Path, request: GuestRequest,
                  interactive: bool = False, clock: str | None = None) -> GuestConfig:
     """One guest's QEMU settings; `clock` as resolved for the run (None: resolved here, for one-off guests)."""
     clock = clock or resolve_clock(opts.clock, accel, benchmarks_only=False)
     return GuestConfig(
         kernel=p.kernel.vmlinuz, initrd=p.image.path, results=out / "results.bin", accel=accel,
         memory_mb=opts.memory_mb, cpus=guest_cpus(opts.cpus, clock), append=tuple(opts.append),
-        payload=payload, interactive=interactive, clock=clock,
+        request=request, interactive=interactive, clock=clock,
     )
 
 
@@ -111,6 +119,9 @@ class BenchOptions:
 def run_suites(opts: VmOptions, pytest_args: list[str], out_base: Path | None = None, log=print,
                only: str | None = None, bench: BenchOptions | None = None) -> int:
     """Run the suites in one guest per kernel; 0 only when every guest passed (and nothing regressed)."""
+    # Decided before anything is fetched or built: a wrong --runtime fails in a second, not after the boots.
+    named, forwarded = split_paths(pytest_args)
+    check_runtime(requested_runtime(forwarded, os.environ), packed_runtimes())
     prepared, qemu, version, accel = prepare(opts, log=log)
     run_dir = output_dir(out_base)
     clock = resolve_clock(opts.clock, accel, only == "benchmarks")
@@ -128,9 +139,9 @@ def run_suites(opts: VmOptions, pytest_args: list[str], out_base: Path | None = 
     def one(p: Prepared) -> launch.GuestOutcome:
         name = p.kernel.name
         log(f"[{name}] booting {p.kernel.release}")
-        payload = {"mode": "run", "kernel": name, "release": p.kernel.release, "pytest_args": pytest_args,
-                   "context": context, "paths": guest_paths(only), "env": suite_env()}
-        cfg = guest_config(p, opts, accel, run_dir / name, payload, clock=clock)
+        request = GuestRequest("run", name, p.kernel.release, paths=tuple(named or guest_paths(only)),
+                               pytest_args=tuple(forwarded), context=context, env=suite_env())
+        cfg = guest_config(p, opts, accel, run_dir / name, request, clock=clock)
         outcome = launch.run_guest(name, cfg, run_dir / name, opts.timeout, opts.verbose, binary=qemu)
         cfg.results.unlink(missing_ok=True)
         if interrupted.is_set():
@@ -249,9 +260,9 @@ def run_command(opts: VmOptions, command: list[str], log=print) -> int:
         raise ValueError("exec boots exactly one kernel: pass one --kernel")
     p = prepared[0]
     out = output_dir(None) / p.kernel.name
-    payload = {"mode": "exec", "kernel": p.kernel.name, "release": p.kernel.release, "command": command}
+    request = GuestRequest("exec", p.kernel.name, p.kernel.release, command=tuple(command), env=suite_env())
     started = time.monotonic()
-    outcome = launch.run_guest(p.kernel.name, guest_config(p, opts, accel, out, payload), out,
+    outcome = launch.run_guest(p.kernel.name, guest_config(p, opts, accel, out, request), out,
                                opts.timeout, opts.verbose, binary=qemu)
     sys.stdout.buffer.write(outcome.files.get("stdout", b""))
     sys.stdout.flush()
@@ -273,8 +284,8 @@ def shell(opts: VmOptions, log=print) -> int:
         raise ValueError("shell boots exactly one kernel: pass one --kernel")
     p = prepared[0]
     with tempfile.TemporaryDirectory(prefix="kharness-shell-") as tmp:
-        payload = {"mode": "shell", "kernel": p.kernel.name, "release": p.kernel.release}
-        cfg = guest_config(p, opts, accel, Path(tmp), payload, interactive=True)
+        request = GuestRequest("shell", p.kernel.name, p.kernel.release, env=suite_env())
+        cfg = guest_config(p, opts, accel, Path(tmp), request, interactive=True)
         log(f"[{p.kernel.name}] booting {p.kernel.release}; `exit` powers off, Ctrl-A X kills QEMU")
         proc = subprocess.Popen(argv(cfg, binary=qemu))
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -62,5 +63,23 @@ def test_bad_sabotage_is_refused(tmp_path):
 
 def test_unknown_runtime_names_the_fix(tmp_path):
     """--runtime with a binary that is not installed says how to get it."""
-    with pytest.raises(containers.RuntimeNotFound, match="apt-get install no-such-runtime"):
+    with pytest.raises(containers.RuntimeNotFound, match="is not on PATH.*apt-get install no-such-runtime"):
         containers.make_runtime("no-such-runtime", tmp_path)
+    with pytest.raises(containers.RuntimeNotFound, match="/no/crun: is not an executable file"):
+        containers.make_runtime("/no/crun", tmp_path)
+
+
+def test_a_runtime_asked_for_but_missing_is_a_usage_error(tmp_path):
+    """pytest --runtime nosuch stops at configuration (exit 4, naming the fix) instead of skipping every
+    container test; the built-in runtimes need nothing installed."""
+    import subprocess
+    import sys
+    (tmp_path / "test_x.py").write_text("def test_x():\n    pass\n")
+    env = dict(os.environ, PYTHONPATH=str(Path(containers.__file__).resolve().parents[1]))
+    env.pop("KHARNESS_RUNTIME", None)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "pytest", "-p", "harness.plugin", "-p", "no:cacheprovider",  # noqa: E731
+                                     "-q", *a, str(tmp_path / "test_x.py")],
+                                    capture_output=True, text=True, cwd=tmp_path, env=env)
+    refused = run("--runtime", "nosuch")
+    assert refused.returncode == 4 and "--runtime nosuch: is not on PATH" in refused.stderr
+    assert run("--runtime", "bundled-cli").returncode == 0

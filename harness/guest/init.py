@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import sys
 import termios
@@ -13,23 +11,15 @@ import tty
 from pathlib import Path
 
 from .. import channel
+from ..request import EXIT_CANNOT_EXECUTE, EXIT_INIT_FAILED, INIT_READY, GuestRequest
 from . import sysfs
 
 RESULTS_PORT = "/dev/ttyS1"
 OUT = Path("/tmp/kharness")
-CONFIG_PARAM = "kharness.config="
 
 
 def say(message: str) -> None:
     print(f"kharness-guest: {message}", flush=True)
-
-
-def read_config(cmdline: str) -> dict:
-    """The run's configuration, passed by the host as base64 JSON on the kernel command line."""
-    for word in cmdline.split():
-        if word.startswith(CONFIG_PARAM):
-            return json.loads(base64.urlsafe_b64decode(word[len(CONFIG_PARAM):]))
-    raise ValueError(f"no {CONFIG_PARAM} on the kernel command line; boot through `python -m harness`")
 
 
 def run_child(argv: list[str], env: dict, **kwargs) -> int:
@@ -48,34 +38,30 @@ def run_child(argv: list[str], env: dict, **kwargs) -> int:
 DEFAULT_TEST_TIMEOUT = "240"
 
 
-def pytest_argv(config: dict) -> list[str]:
-    forwarded = list(config.get("pytest_args", []))
-    # Default to the suites and benchmarks unless the caller named paths of the project.
-    names_paths = any(not a.startswith("-") and os.path.exists(a.split("::")[0]) for a in forwarded)
-    wanted = config.get("paths", ["suites", "benchmarks"])
-    paths = [] if names_paths else [p for p in wanted if os.path.exists(p)]
+def pytest_argv(request: GuestRequest) -> list[str]:
+    """pytest over the paths the host chose (it decided which forwarded arguments are paths), then its options."""
+    forwarded = list(request.pytest_args)
     # pytest-benchmark only where benchmarks may be collected: its import costs seconds under TCG.
-    collected = [a for a in forwarded if not a.startswith("-")] if names_paths else paths
-    benchmarking = any(a.split("::")[0].startswith("benchmarks") for a in collected) or \
+    benchmarking = any(p.split("::")[0].startswith("benchmarks") for p in request.paths) or \
         any(a.startswith("--benchmark") for a in forwarded)
     plugin = ["-p", "pytest_benchmark.plugin", f"--benchmark-json={OUT / 'benchmark.json'}"] if benchmarking else []
     return [
-        sys.executable, "-B", "-m", "pytest", *paths, *plugin,
-        f"--junitxml={OUT / 'junit.xml'}", "-o", f"junit_suite_name={config['kernel']}",
+        sys.executable, "-B", "-m", "pytest", *request.paths, *plugin,
+        f"--junitxml={OUT / 'junit.xml'}", "-o", f"junit_suite_name={request.kernel}",
         "-p", "no:cacheprovider", "-v",
-        f"--test-timeout={config.get('env', {}).get('KHARNESS_TEST_TIMEOUT', DEFAULT_TEST_TIMEOUT)}",
+        f"--test-timeout={request.env.get('KHARNESS_TEST_TIMEOUT', DEFAULT_TEST_TIMEOUT)}",
         *forwarded,
     ]
 
 
-def guest_env(config: dict) -> dict:
+def guest_env(request: GuestRequest) -> dict:
     env = dict(os.environ)
-    env.update(config.get("env", {}))  # the suite knobs the host forwarded (harness.run.SUITE_ENV)
+    env.update(request.env)  # the suite knobs the host forwarded (harness.run.SUITE_ENV)
     env.update({
         "KHARNESS_GUEST": "1",
-        "KHARNESS_KERNEL": config["kernel"],
-        "KHARNESS_EXPECTED_RELEASE": config.get("release", ""),
-        **{f"KHARNESS_{key.upper()}": str(value) for key, value in config.get("context", {}).items()},
+        "KHARNESS_KERNEL": request.kernel,
+        "KHARNESS_EXPECTED_RELEASE": request.release,
+        **{f"KHARNESS_{key.upper()}": str(value) for key, value in request.context.items()},
         # Third-party plugins load only when asked for: every import costs ~20x under TCG.
         "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -97,22 +83,22 @@ def send(files: dict[str, bytes], status: int) -> None:
         os.close(fd)
 
 
-def run(config: dict) -> tuple[dict[str, bytes], int]:
-    mode = config.get("mode", "run")
-    env = guest_env(config)
+def run(request: GuestRequest) -> tuple[dict[str, bytes], int]:
+    mode = request.mode
+    env = guest_env(request)
     if mode == "run":
         OUT.mkdir(parents=True, exist_ok=True)
-        status = run_child(pytest_argv(config), env)
+        status = run_child(pytest_argv(request), env)
         files = {p.name: p.read_bytes() for p in OUT.iterdir() if p.is_file()}
         return files, status
     if mode == "exec":
         import subprocess
         with open("/tmp/stdout", "wb") as out, open("/tmp/stderr", "wb") as err:
             try:
-                status = run_child(config["command"], env, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+                status = run_child(list(request.command), env, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
             except OSError as exc:
-                err.write(f"kharness: cannot execute {config['command'][0]!r}: {exc.strerror}\n".encode())
-                status = 127
+                err.write(f"kharness: cannot execute {request.command[0]!r}: {exc.strerror}\n".encode())
+                status = EXIT_CANNOT_EXECUTE
         return {"stdout": Path("/tmp/stdout").read_bytes(), "stderr": Path("/tmp/stderr").read_bytes()}, status
     if mode == "shell":
         say("interactive shell; `exit` or Ctrl-D powers the guest off")
@@ -122,14 +108,14 @@ def run(config: dict) -> tuple[dict[str, bytes], int]:
 
 
 def main() -> None:
-    status, files = 3, {}
+    status, files = EXIT_INIT_FAILED, {}
     try:
         cwd = os.getcwd()
         sysfs.leave_rootfs()
         os.chdir(cwd)
         sysfs.mount_all()
         sysfs.loopback_up()
-        config = read_config(Path("/proc/cmdline").read_text())
+        request = GuestRequest.from_cmdline(Path("/proc/cmdline").read_text())
         missing = sysfs.enable_controllers()
         try:
             sysfs.pin_device_program()
@@ -139,12 +125,12 @@ def main() -> None:
             say(f"cannot pin the cgroup device program (static key may toggle per container): {error}")
         loaded = sysfs.load_modules()
         uptime = Path("/proc/uptime").read_text().split()[0]
-        say(f"init ready at {uptime} s uptime; modules {','.join(loaded) or 'none'}"
-            + (f"; cgroup controllers missing: {','.join(missing)}" if missing else ""))
-        files, status = run(config)
+        print(f"{INIT_READY} {uptime} s uptime; modules {','.join(loaded) or 'none'}"
+              + (f"; cgroup controllers missing: {','.join(missing)}" if missing else ""), flush=True)
+        files, status = run(request)
     except BaseException:  # PID 1 must never exit: report anything and power off cleanly
         say("init failed:\n" + traceback.format_exc())
-        status = 3
+        status = EXIT_INIT_FAILED
     try:
         send(files, status)
     except OSError as exc:

@@ -6,6 +6,8 @@ import ctypes
 import os
 from pathlib import Path
 
+from ..request import MODULES_DIR
+
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
 _libc.syscall.restype = ctypes.c_long
@@ -122,7 +124,7 @@ def pin_device_program(root: Path = Path("/sys/fs/cgroup")) -> str:
     return str(path)
 
 
-def load_modules(directory: Path = Path("/kharness/modules")) -> list[str]:
+def load_modules(directory: Path = Path("/") / MODULES_DIR) -> list[str]:
     """Load the packed modules in dependency order with init_module(2); return their names."""
     order = directory / "order"
     if not order.is_file():

@@ -1,41 +1,45 @@
-"""Tests of the guest init's pytest command line (pure logic: no guest needed)."""
+"""Tests of the guest init's pytest command line and environment (pure logic: no guest needed)."""
 
-from harness.guest.init import pytest_argv
-
-
-def argv(tmp_path, monkeypatch, **config):
-    """pytest_argv for a project laid out with suites/ and benchmarks/ in tmp_path."""
-    (tmp_path / "suites").mkdir()
-    (tmp_path / "benchmarks").mkdir()
-    monkeypatch.chdir(tmp_path)
-    return pytest_argv({"kernel": "6.12", **config})
+from harness.guest.init import guest_env, pytest_argv
+from harness.request import GuestRequest
 
 
-def test_default_run_collects_both_and_loads_pytest_benchmark(tmp_path, monkeypatch):
-    """With no paths, the suites and the benchmarks run, and the benchmark plugin writes its JSON."""
-    command = argv(tmp_path, monkeypatch)
+def argv(**fields) -> list[str]:
+    """pytest_argv for a 6.12 run request with these fields."""
+    return pytest_argv(GuestRequest("run", "6.12", **fields))
+
+
+def test_the_hosts_paths_come_first_and_benchmarks_load_the_plugin():
+    """The paths the host chose are pytest's first arguments; with benchmarks the plugin writes its JSON."""
+    command = argv(paths=("suites", "benchmarks"))
     assert command[command.index("pytest") + 1:][:2] == ["suites", "benchmarks"]
     assert "pytest_benchmark.plugin" in command and any(a.startswith("--benchmark-json=") for a in command)
 
 
-def test_suites_only_run_skips_the_benchmark_plugin(tmp_path, monkeypatch):
+def test_suites_only_run_skips_the_benchmark_plugin():
     """`--only suites` (paths = suites) does not import pytest-benchmark: seconds under TCG."""
-    command = argv(tmp_path, monkeypatch, paths=["suites"])
+    command = argv(paths=("suites",))
     assert "pytest_benchmark.plugin" not in command and not any(a.startswith("--benchmark") for a in command)
 
 
-def test_named_paths_and_benchmark_options_decide_the_plugin(tmp_path, monkeypatch):
-    """A named benchmarks path, or a --benchmark-* option, loads the plugin; a named suite alone does not."""
-    assert "pytest_benchmark.plugin" in argv(tmp_path, monkeypatch, pytest_args=["benchmarks/x.py::t"])
-    assert "pytest_benchmark.plugin" not in pytest_argv({"kernel": "6.12", "pytest_args": ["suites", "-k", "pid"]})
-    assert "pytest_benchmark.plugin" in pytest_argv({"kernel": "6.12",
-                                                     "pytest_args": ["suites", "--benchmark-disable"]})
+def test_named_paths_and_benchmark_options_decide_the_plugin():
+    """A benchmarks path, or a --benchmark-* option, loads the plugin; a suite path alone does not."""
+    assert "pytest_benchmark.plugin" in argv(paths=("benchmarks/x.py::t",))
+    assert "pytest_benchmark.plugin" not in argv(paths=("suites",), pytest_args=("-k", "pid"))
+    assert "pytest_benchmark.plugin" in argv(paths=("suites",), pytest_args=("--benchmark-disable",))
 
 
-def test_forwarded_suite_env_reaches_pytest_and_its_timeout(tmp_path, monkeypatch):
-    """The host's suite knobs (config "env") are in pytest's environment; KHARNESS_TEST_TIMEOUT sets the limit."""
-    from harness.guest.init import guest_env
-    config = {"kernel": "6.12", "env": {"KHARNESS_LIFECYCLE_RUNS": "7", "KHARNESS_TEST_TIMEOUT": "600"}}
-    assert guest_env(config)["KHARNESS_LIFECYCLE_RUNS"] == "7"
-    assert "--test-timeout=600" in argv(tmp_path, monkeypatch, env=config["env"])
-    assert "--test-timeout=240" in pytest_argv({"kernel": "6.12"})
+def test_an_option_value_that_is_a_path_stays_an_option_value():
+    """`--runtime /usr/bin/crun` is passed as it came, after the paths; the guest never guesses paths."""
+    command = argv(paths=("suites",), pytest_args=("--runtime", "/usr/bin/crun"))
+    assert command[command.index("pytest") + 1] == "suites"
+    assert command[-2:] == ["--runtime", "/usr/bin/crun"]
+
+
+def test_forwarded_suite_env_reaches_pytest_and_its_timeout():
+    """The host's suite knobs (the request's env) are in pytest's environment; KHARNESS_TEST_TIMEOUT sets
+    the per-test limit, 240 s otherwise."""
+    env = {"KHARNESS_LIFECYCLE_RUNS": "7", "KHARNESS_TEST_TIMEOUT": "600"}
+    assert guest_env(GuestRequest("run", "6.12", env=env))["KHARNESS_LIFECYCLE_RUNS"] == "7"
+    assert "--test-timeout=600" in argv(env=env)
+    assert "--test-timeout=240" in argv()

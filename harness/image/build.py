@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from ..kernels import modules as kmod
 from ..kernels.cache import BootableKernel, cache_root
+from ..request import MODULES_DIR
 from . import bytecode, elf, python_tree
 from .cpio import CpioWriter
 from .tree import ImageTree
@@ -172,9 +172,9 @@ def _write_modules(kernel: BootableKernel, out: Path) -> list[str]:
         resolved = kmod.resolve(list(GUEST_MODULES), kmod.index(kernel.modules), kmod.builtin(kernel.modules))
         order = []
         for module in resolved:
-            tree.add_bytes(f"kharness/modules/{module.name}.ko", module.data)
+            tree.add_bytes(f"{MODULES_DIR}/{module.name}.ko", module.data)
             order.append(module.name)
-        tree.add_bytes("kharness/modules/order", ("\n".join(order) + "\n").encode())
+        tree.add_bytes(f"{MODULES_DIR}/order", ("\n".join(order) + "\n").encode())
         names = order
     with out.open("wb") as f:
         writer = CpioWriter(f)

@@ -7,10 +7,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
+from ..request import FIRST_TEST_MARKER, INIT_READY as INIT_READY_TEXT
+
 PANIC = re.compile(r"Kernel panic - not syncing")
 OOPS = re.compile(r"(\bOops: |\bBUG: |kernel BUG at |general protection fault|WARNING: CPU: \d+ PID)")
-INIT_READY = re.compile(r"kharness-guest: init ready at ([\d.]+) s")
-FIRST_TEST = "KHARNESS-FIRST-TEST"
+INIT_READY = re.compile(re.escape(INIT_READY_TEXT) + r" ([\d.]+) s")
+FIRST_TEST = FIRST_TEST_MARKER
 # Kernel log lines carry a timestamp prefix when printk.time is on; strip it for display only.
 _TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\]\s*")
 

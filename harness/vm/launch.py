@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import channel
+from ..request import EXIT_INIT_FAILED, PYTEST_NO_TESTS
 from .console import ConsoleState, lines
 from .qemu import GuestConfig, argv
 
@@ -80,10 +81,10 @@ def classify(state: ConsoleState, results: channel.Results, timed_out: bool, qem
         return "oops", f"kernel oops/BUG/WARNING during the run: {state.oops[0]}"
     if results.exit_status == 0:
         return "passed", "all tests passed"
-    if results.exit_status == 5:
-        return "no-tests", "pytest collected no test (exit status 5)"
-    if results.exit_status == 3:
-        return "crashed", "the guest init failed (see the console log)"
+    if results.exit_status == PYTEST_NO_TESTS:
+        return "no-tests", f"pytest collected no test (exit status {PYTEST_NO_TESTS})"
+    if results.exit_status == EXIT_INIT_FAILED:
+        return "crashed", f"the guest init failed (status {EXIT_INIT_FAILED}; its traceback is in the console log)"
     return "failed", f"pytest exit status {results.exit_status}"
 
 

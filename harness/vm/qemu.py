@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import shutil
 import subprocess
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..request import CMDLINE_LIMIT, GuestRequest
+
 ARCH_FILE = Path(__file__).resolve().parents[2] / "vm-images" / "qemu-x86_64.toml"
-CMDLINE_LIMIT = 2048  # COMMAND_LINE_SIZE on x86
 
 
 class QemuError(RuntimeError):
@@ -29,7 +28,7 @@ class GuestConfig:
     memory_mb: int = 1024
     cpus: int = 2
     append: tuple[str, ...] = ()
-    payload: dict = field(default_factory=dict)
+    request: GuestRequest = field(default_factory=lambda: GuestRequest("shell", ""))
     interactive: bool = False
     clock: str = "real"  # "real": the guest's clocks follow the host's; "icount": they count instructions (TCG)
 
@@ -51,12 +50,8 @@ def qemu_version(binary: str) -> str:
     return out.splitlines()[0].strip() if out else "unknown"
 
 
-def encode_payload(payload: dict) -> str:
-    return "kharness.config=" + base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
-
-
 def kernel_cmdline(cfg: GuestConfig, params: dict) -> str:
-    words = [*params["kernel_args"], *cfg.append, encode_payload(cfg.payload)]
+    words = [*params["kernel_args"], *cfg.append, cfg.request.to_cmdline()]
     line = " ".join(words)
     if len(line) >= CMDLINE_LIMIT:
         raise QemuError(f"kernel command line is {len(line)} bytes, the x86 limit is {CMDLINE_LIMIT}: "

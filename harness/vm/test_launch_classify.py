@@ -81,10 +81,11 @@ def test_oops_beats_a_passing_run():
 
 
 @pytest.mark.parametrize("exit_status, expected", [
-    (0, "passed"), (5, "no-tests"), (1, "failed"), (2, "failed"), (3, "crashed"), (4, "failed"),
+    (0, "passed"), (5, "no-tests"), (1, "failed"), (2, "failed"), (3, "failed"), (4, "failed"), (100, "crashed"),
 ])
 def test_exit_status_outcomes(exit_status, expected):
-    """pytest's exit status: 0 passed, 5 no tests, 3 init failure (crashed), anything else failed."""
+    """pytest's exit status: 0 passed, 5 no tests, anything else failed (3 is pytest's INTERNAL_ERROR); the
+    init's own failure status (100) is a crash."""
     status, reason = run(res=results(exit_status))
     assert status == expected
     if expected == "failed":

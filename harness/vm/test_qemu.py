@@ -1,11 +1,10 @@
-"""Tests of the QEMU command line: CPU per accel, devices, serial ports, kernel command line and payload."""
+"""Tests of the QEMU command line: CPU per accel, devices, serial ports, kernel command line and request."""
 
-import base64
-import json
 from pathlib import Path
 
 import pytest
 
+from harness.request import GuestRequest
 from harness.vm import qemu
 from harness.vm.qemu import CMDLINE_LIMIT, GuestConfig, QemuError, argv, find_qemu
 
@@ -27,10 +26,14 @@ def append_words(args: list[str]) -> list[str]:
     return line.split(" ")
 
 
-def decoded_payload(words: list[str]) -> dict:
-    """The JSON payload carried by kharness.config=."""
-    (word,) = [w for w in words if w.startswith("kharness.config=")]
-    return json.loads(base64.urlsafe_b64decode(word.split("=", 1)[1]))
+def decoded_request(words: list[str]) -> GuestRequest:
+    """The request carried by kharness.config=, read back as the guest reads it."""
+    return GuestRequest.from_cmdline(" ".join(words))
+
+
+def run_request(**fields) -> GuestRequest:
+    """A run request for 6.1 with these fields."""
+    return GuestRequest("run", "6.1", **fields)
 
 
 def test_tcg_uses_cpu_max_without_cx16(tmp_path):
@@ -87,20 +90,21 @@ def test_interactive_console_is_mon_stdio(tmp_path):
     assert option_values(args, "-chardev") == [f"file,id=results,path={tmp_path / 'results.txt'}"]
 
 
-def test_append_has_console_panic_and_payload(tmp_path):
-    """The kernel command line has console=ttyS0, panic=-1, extra words, and a decodable payload."""
-    payload = {"kernel": "6.1", "pytest_args": ["-k", "cgroup and not slow", "-x"], "unicode": "é"}
-    words = append_words(argv(config(tmp_path, append=("printk.time=1",), payload=payload)))
+def test_append_has_console_panic_and_request(tmp_path):
+    """The kernel command line has console=ttyS0, panic=-1, extra words, and the request, read back equal."""
+    request = run_request(paths=("suites",), pytest_args=("-k", "cgroup and not slow", "-x"),
+                          env={"KHARNESS_LIFECYCLE_RUNS": "é"}, context={"accel": "tcg"})
+    words = append_words(argv(config(tmp_path, append=("printk.time=1",), request=request)))
     assert "console=ttyS0" in words
     assert "panic=-1" in words
     assert "printk.time=1" in words
-    assert decoded_payload(words) == payload
+    assert decoded_request(words) == request
 
 
 def test_payload_word_has_no_spaces_or_shell_unsafe_characters(tmp_path):
     """The payload is one word of URL-safe base64, whatever the JSON holds."""
-    payload = {"args": ["a b", "c/d+e", "?" * 40]}
-    (word,) = [w for w in append_words(argv(config(tmp_path, payload=payload))) if w.startswith("kharness.config=")]
+    request = run_request(pytest_args=("a b", "c/d+e", "?" * 40))
+    (word,) = [w for w in append_words(argv(config(tmp_path, request=request))) if w.startswith("kharness.config=")]
     value = word.split("=", 1)[1]
     assert set(value) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=")
 
@@ -108,23 +112,23 @@ def test_payload_word_has_no_spaces_or_shell_unsafe_characters(tmp_path):
 def test_payload_too_large_for_command_line(tmp_path):
     """A payload that makes the command line reach 2048 bytes raises QemuError with the length."""
     with pytest.raises(QemuError, match=f"the x86 limit is {CMDLINE_LIMIT}"):
-        argv(config(tmp_path, payload={"args": ["x" * 2000]}))
+        argv(config(tmp_path, request=run_request(pytest_args=("x" * 2000,))))
 
 
 def test_command_line_just_under_the_limit_is_accepted(tmp_path):
     """The longest accepted command line is 2047 bytes (COMMAND_LINE_SIZE counts the NUL)."""
     params = qemu.arch_params()
-    base = len(qemu.kernel_cmdline(config(tmp_path, payload={"a": ""}), params))
+    base = len(qemu.kernel_cmdline(config(tmp_path, request=run_request(release="")), params))
     assert base < CMDLINE_LIMIT
     # grow the payload one byte of JSON at a time until the limit is reached
     size = 0
     while True:
         try:
-            qemu.kernel_cmdline(config(tmp_path, payload={"a": "x" * (size + 1)}), params)
+            qemu.kernel_cmdline(config(tmp_path, request=run_request(release="x" * (size + 1))), params)
         except QemuError:
             break
         size += 1
-    longest = qemu.kernel_cmdline(config(tmp_path, payload={"a": "x" * size}), params)
+    longest = qemu.kernel_cmdline(config(tmp_path, request=run_request(release="x" * size)), params)
     assert CMDLINE_LIMIT - 4 <= len(longest) <= CMDLINE_LIMIT - 1
 
 
