@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .image.build import Image, build_image
+from .image.build import Image, build_images
 from .kernels import cache
 from .kernels.spec import Matrix, load_matrix
 from .vm import accel as accel_probe
@@ -94,7 +94,7 @@ def prepare(opts: VmOptions, log=print) -> tuple[list[Prepared], str, str, str]:
     params = arch_params()
     qemu = find_qemu(params)
     kernels = resolve_kernels(opts, log=log)
-    prepared = [Prepared(kernel, build_image(kernel, log=log)) for kernel in kernels]
+    prepared = [Prepared(kernel, image) for kernel, image in zip(kernels, build_images(kernels, log=log))]
     version = qemu_version(qemu)
     chosen = accel_probe.choose(opts.accel, qemu, version, cache.cache_root(), log=log)
     return prepared, qemu, version, chosen

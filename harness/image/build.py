@@ -198,11 +198,29 @@ def _atomic_build(target: Path, build) -> object:
 
 
 def build_image(kernel: BootableKernel, root: Path | None = None, log=print) -> Image:
-    """The initramfs for one kernel: reuse the cached one when nothing it holds has changed.
+    """The initramfs for one kernel (see build_images)."""
+    return build_images([kernel], root, log)[0]
 
-    It is three cpio archives concatenated (the kernel unpacks them in order, and QEMU takes one
+
+def _built(part: Path, build, log) -> bool:
+    """Build one cached archive unless it is there; True when it was built."""
+    if part.is_file():
+        return False
+    kind = part.name.split("-", 1)[0]
+    log(f"[image] building the {kind} archive {part.name}")
+    t0 = time.monotonic()
+    _atomic_build(part, build)
+    log(f"[image] {part.name}: {part.stat().st_size / 1e6:.1f} MB in {time.monotonic() - t0:.1f} s")
+    return True
+
+
+def build_images(kernels: list[BootableKernel], root: Path | None = None, log=print) -> list[Image]:
+    """The initramfs of each kernel: reuse the cached one when nothing it holds has changed.
+
+    Each is three cpio archives concatenated (the kernel unpacks them in order, and QEMU takes one
     -initrd file): the base (interpreter, stdlib, distributions, busybox, libraries), the project,
-    and the kernel's modules, each cached under its own key so an edit rebuilds only its part.
+    and the kernel's modules, each cached under its own key so an edit rebuilds only its part. The
+    base and project are keyed and built once for all the kernels of a run.
     """
     started = time.monotonic()
     root = (root or cache_root()) / "images"
@@ -212,39 +230,35 @@ def build_image(kernel: BootableKernel, root: Path | None = None, log=print) -> 
     builder = _content_digest(sorted(Path(__file__).parent.glob("*.py")), str(IMAGE_FORMAT))
     base_key = _stat_digest([p for group in sources.values() for p in group], f"{builder}:{sys.executable}")
     project_key = _content_digest(project, f"{builder}:{python_tree.PROJECT_ROOT}")
-    mod_key = hashlib.sha256(
-        f"{builder}:{kernel.vmlinuz}:{kernel.modules}:{GUEST_MODULES}".encode()).hexdigest()[:16]
-    parts = {
-        root / f"base-{base_key}.cpio": lambda tmp: _write_base(sources, tmp),
-        root / f"project-{project_key}.cpio": lambda tmp: _write_project(project, tmp),
-        root / f"modules-{kernel.release}-{mod_key}.cpio": lambda tmp: _write_modules(kernel, tmp),
-    }
-    built = False
-    for part, build in parts.items():
-        if not part.is_file():
-            kind = part.name.split("-", 1)[0]
-            log(f"[image] building the {kind} archive {part.name}")
-            t0 = time.monotonic()
-            _atomic_build(part, build)
-            log(f"[image] {part.name}: {part.stat().st_size / 1e6:.1f} MB in {time.monotonic() - t0:.1f} s")
+    base, proj = root / f"base-{base_key}.cpio", root / f"project-{project_key}.cpio"
+    shared_built = _built(base, lambda tmp: _write_base(sources, tmp), log)
+    shared_built = _built(proj, lambda tmp: _write_project(project, tmp), log) or shared_built
+    images, keep = [], {base, proj}
+    for kernel in kernels:
+        t0 = time.monotonic() if images else started
+        mod_key = hashlib.sha256(
+            f"{builder}:{kernel.vmlinuz}:{kernel.modules}:{GUEST_MODULES}".encode()).hexdigest()[:16]
+        modules = root / f"modules-{kernel.release}-{mod_key}.cpio"
+        built = _built(modules, lambda tmp, k=kernel: _write_modules(k, tmp), log) or shared_built
+        combined = root / f"initrd-{base_key}-{project_key}-{mod_key}.cpio"
+        if not combined.is_file():
+            def concat(tmp: Path, parts=(base, proj, modules)) -> None:
+                with tmp.open("wb") as out:
+                    for part in parts:
+                        with part.open("rb") as f:
+                            shutil.copyfileobj(f, out, 1 << 20)
+            _atomic_build(combined, concat)
             built = True
-    combined = root / f"initrd-{base_key}-{project_key}-{mod_key}.cpio"
-    if not combined.is_file():
-        def concat(tmp: Path) -> None:
-            with tmp.open("wb") as out:
-                for part in parts:
-                    with part.open("rb") as f:
-                        shutil.copyfileobj(f, out, 1 << 20)
-        _atomic_build(combined, concat)
-        built = True
-    for part in (*parts, combined):
-        os.utime(part)  # mark as recently used, so a concurrent run's pruning spares it
-    seconds = time.monotonic() - started
-    size = combined.stat().st_size
-    verb = "built" if built else "reused (nothing changed)"
-    log(f"[image] {verb} {combined.name}: {size / 1e6:.1f} MB in {seconds:.1f} s")
-    _prune_old(root, keep={*parts, combined})
-    return Image(combined, size, built, seconds)
+        for part in (base, proj, modules, combined):
+            os.utime(part)  # mark as recently used, so a concurrent run's pruning spares it
+        keep |= {modules, combined}
+        seconds = time.monotonic() - t0
+        size = combined.stat().st_size
+        verb = "built" if built else "reused (nothing changed)"
+        log(f"[image] {verb} {combined.name}: {size / 1e6:.1f} MB in {seconds:.1f} s")
+        images.append(Image(combined, size, built, seconds))
+    _prune_old(root, keep=keep)
+    return images
 
 
 def _prune_old(root: Path, keep: set[Path], newest: int = 6, idle_seconds: float = 3600) -> None:
