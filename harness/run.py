@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .guests import Prepared, VmOptions, guest_cpus, prepare, resolve_clock
+from .progress import Progress
 from .pytest_args import check_runtime, requested_runtime, split_paths
 from .report import junit, summary
 from .request import GuestRequest
@@ -135,19 +136,25 @@ def run_suites(opts: VmOptions, pytest_args: list[str], out_base: Path | None = 
     context = host_context(accel, version, clock)
     outcomes: dict[str, launch.GuestOutcome] = {}
     interrupted = threading.Event()
+    # A console printed line by line (-v) and a redrawn status line would garble each other.
+    progress = Progress([p.kernel.name for p in prepared], log, tty=False if opts.verbose else None)
 
     def one(p: Prepared) -> launch.GuestOutcome:
         name = p.kernel.name
-        log(f"[{name}] booting {p.kernel.release}")
+        progress.message(f"[{name}] booting {p.kernel.release}")
+        progress.booting(name)
         request = GuestRequest("run", name, p.kernel.release, paths=tuple(named or guest_paths(only)),
                                pytest_args=tuple(forwarded), context=context, env=suite_env())
         cfg = guest_config(p, opts, accel, run_dir / name, request, clock=clock)
-        outcome = launch.run_guest(name, cfg, run_dir / name, opts.timeout, opts.verbose, binary=qemu)
+        outcome = launch.run_guest(name, cfg, run_dir / name, opts.timeout, opts.verbose, binary=qemu,
+                                   on_console=lambda mark, state: progress.console(name, mark, state))
         cfg.results.unlink(missing_ok=True)
         if interrupted.is_set():
             return outcome
+        progress.finished(name, outcome.status)
         first = f"{outcome.seconds_to_first_test:.1f} s" if outcome.seconds_to_first_test else "never"
-        log(f"[{name}] {outcome.status} after {outcome.seconds:.1f} s (QEMU start to first test: {first})")
+        progress.message(f"[{name}] {outcome.status} after {outcome.seconds:.1f} s "
+                         f"(QEMU start to first test: {first})")
         return outcome
 
     pool = ThreadPoolExecutor(max_workers=jobs)
@@ -161,6 +168,8 @@ def run_suites(opts: VmOptions, pytest_args: list[str], out_base: Path | None = 
         launch.kill_all()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
+    finally:
+        progress.close()
     pool.shutdown()
     ordered = [outcomes[p.kernel.name] for p in prepared]
     status = report(ordered, run_dir, accel, version, log)

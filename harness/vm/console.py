@@ -13,6 +13,11 @@ PANIC = re.compile(r"Kernel panic - not syncing")
 OOPS = re.compile(r"(\bOops: |\bBUG: |kernel BUG at |general protection fault|WARNING: CPU: \d+ PID)")
 INIT_READY = re.compile(re.escape(INIT_READY_TEXT) + r" ([\d.]+) s")
 FIRST_TEST = FIRST_TEST_MARKER
+# pytest -v's lines: "collected N items" (after \r-separated "collecting" updates), and one result per test,
+# "NODEID PASSED [ 12%]", whose NODEID may sit on the line before when the test wrote to the console itself.
+COLLECTED = re.compile(r"collected (\d+) items?(?: / \d+ deselected)?(?: / (\d+) selected)?")
+RESULT = re.compile(r"(?:^(\S+::\S+) )?(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)(?: \(.*\))?\s+\[\s*\d+%\]\s*$")
+NODE = re.compile(r"^(\S+::\S+)")
 # Kernel log lines carry a timestamp prefix when printk.time is on; strip it for display only.
 _TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\]\s*")
 
@@ -26,10 +31,17 @@ class ConsoleState:
     init_uptime: float | None = None
     first_test_seen: bool = False
     tail: deque = field(default_factory=lambda: deque(maxlen=40))
+    tests_total: int | None = None
+    tests_done: int = 0
+    failed_tests: list[str] = field(default_factory=list)
+    _last_node: str = ""
+    _counted: set = field(default_factory=set)
 
     def feed(self, line: str) -> str | None:
-        """Take one console line; return the name of a marker it carries, if any."""
+        """Take one console line; return the name of a marker it carries, if any ("result" and "failure" for
+        a test's outcome, "collected" for pytest's count)."""
         self.tail.append(line)
+        progress = self._progress(line)
         if self.panic is None and PANIC.search(line):
             self.panic = _TIMESTAMP.sub("", line).strip()
             return "panic"
@@ -43,6 +55,29 @@ class ConsoleState:
         if FIRST_TEST in line and not self.first_test_seen:
             self.first_test_seen = True
             return "first-test"
+        return progress
+
+    def _progress(self, line: str) -> str | None:
+        """Count pytest's results; the name of what the line told, if anything."""
+        collected = COLLECTED.findall(line)
+        if collected:
+            found, selected = collected[-1]
+            self.tests_total = int(selected or found)  # with -k or -m, what runs is the selected count
+            return "collected"
+        result = RESULT.search(line)
+        if result:
+            node, outcome = result.group(1) or self._last_node, result.group(2)
+            failed = outcome in ("FAILED", "ERROR")
+            # An error at teardown follows the test's own result: the same test, counted once.
+            if not node or node not in self._counted:
+                self._counted.add(node)
+                self.tests_done += 1
+            if failed and node not in self.failed_tests:
+                self.failed_tests.append(node or "(unnamed test)")
+            return "failure" if failed else "result"
+        node = NODE.match(line)
+        if node:
+            self._last_node = node.group(1)
         return None
 
 

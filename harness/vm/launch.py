@@ -89,8 +89,9 @@ def classify(state: ConsoleState, results: channel.Results, timed_out: bool, qem
 
 
 def run_guest(name: str, cfg: GuestConfig, out_dir: Path, timeout: float, verbose: bool = False,
-              binary: str | None = None) -> GuestOutcome:
-    """Boot one guest to completion or deadline; the QEMU process is gone when this returns."""
+              binary: str | None = None, on_console=None) -> GuestOutcome:
+    """Boot one guest to completion or deadline; the QEMU process is gone when this returns.
+    `on_console(mark, state)` hears each marker the console carries (init, collected, result, failure ...)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / "console.log"
     cfg.results.unlink(missing_ok=True)
@@ -116,6 +117,8 @@ def run_guest(name: str, cfg: GuestConfig, out_dir: Path, timeout: float, verbos
                 mark = state.feed(line)
                 if mark and mark not in marks:
                     marks[mark] = time.monotonic() - started
+                if mark and on_console is not None:
+                    on_console(mark, state)
 
     reader = threading.Thread(target=read_console, daemon=True)
     err_reader = threading.Thread(target=lambda: stderr_chunks.append(proc.stderr.read()), daemon=True)

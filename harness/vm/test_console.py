@@ -97,3 +97,21 @@ def test_tail_keeps_last_40_lines():
     for i in range(100):
         state.feed(f"line {i}")
     assert list(state.tail) == [f"line {i}" for i in range(60, 100)]
+
+
+def test_pytest_progress_is_counted_from_the_console():
+    """collected N items sets the total; each result line counts once (teardown errors too), its node id
+    taken from the line before when the test wrote to the console in between; failures are named."""
+    state = parse_log("\n".join([
+        "collecting ... \rcollecting 3 items    \rcollected 4 items      ",
+        "suites/test_a.py::test_one KHARNESS-FIRST-TEST suites/test_a.py::test_one",
+        "FAILED [ 25%]",
+        "suites/test_a.py::test_two PASSED [ 50%]",
+        "suites/test_a.py::test_two ERROR [ 50%]",
+        "[   12.3] veth0: link up",
+        "suites/test_a.py::test_three SKIPPED (no cgroup.kill) [ 75%]",
+    ]))
+    assert state.tests_total == 4
+    assert state.tests_done == 3
+    assert state.failed_tests == ["suites/test_a.py::test_one", "suites/test_a.py::test_two"]
+    assert parse_log("collected 41 items / 37 deselected / 4 selected   ").tests_total == 4
