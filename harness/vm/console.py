@@ -18,8 +18,6 @@ FIRST_TEST = FIRST_TEST_MARKER
 COLLECTED = re.compile(r"collected (\d+) items?(?: / \d+ deselected)?(?: / (\d+) selected)?")
 RESULT = re.compile(r"(?:^(\S+::\S+) )?(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)(?: \(.*\))?\s+\[\s*\d+%\]\s*$")
 NODE = re.compile(r"^(\S+::\S+)")
-# Kernel log lines carry a timestamp prefix when printk.time is on; strip it for display only.
-_TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\]\s*")
 
 
 @dataclass
@@ -42,11 +40,14 @@ class ConsoleState:
         a test's outcome, "collected" for pytest's count)."""
         self.tail.append(line)
         progress = self._progress(line)
-        if self.panic is None and PANIC.search(line):
-            self.panic = _TIMESTAMP.sub("", line).strip()
+        # From the match on: a pytest node id the oops interrupted mid-line is not part of the kernel's message.
+        panic = PANIC.search(line) if self.panic is None else None
+        if panic:
+            self.panic = line[panic.start():].strip()
             return "panic"
-        if OOPS.search(line):
-            self.oops.append(_TIMESTAMP.sub("", line).strip())
+        oops = OOPS.search(line)
+        if oops:
+            self.oops.append(line[oops.start():].strip())
             return "oops"
         m = INIT_READY.search(line)
         if m:

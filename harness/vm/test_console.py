@@ -115,3 +115,9 @@ def test_pytest_progress_is_counted_from_the_console():
     assert state.tests_done == 3
     assert state.failed_tests == ["suites/test_a.py::test_one", "suites/test_a.py::test_two"]
     assert parse_log("collected 41 items / 37 deselected / 4 selected   ").tests_total == 4
+
+
+def test_an_oops_that_interrupts_a_pytest_line_is_quoted_from_its_own_words():
+    """A node id printed before the oops on the same line is not part of the reason; nor is the timestamp."""
+    state = parse_log("suites/test_x.py::test_y[mount] [  144.559277] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI")
+    assert state.oops == ["Oops: int3: 0000 [#1] PREEMPT SMP NOPTI"]
