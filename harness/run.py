@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .guests import Prepared, VmOptions, guest_cpus, prepare, resolve_clock
+from . import guests
+from .guests import Prepared, RunPlan, VmOptions
 from .progress import Progress
 from .pytest_args import check_runtime, requested_runtime, split_paths
 from .report import junit, summary
@@ -41,15 +42,6 @@ def output_dir(base: Path | None) -> Path:
     return run_dir
 
 
-def default_jobs(count: int, vcpus: int, host_cpus: int | None = None) -> int:
-    """Guests booted at once: as many as the host's CPUs hold without sharing a core between two vCPUs.
-
-    Two 2-vCPU guests on this 2-core machine took 15-20 s to their first test instead of 11 s alone, and the
-    whole run was barely shorter; a guest's vCPUs are threads that want a core each."""
-    host_cpus = host_cpus or os.cpu_count() or 1
-    return max(1, min(count, host_cpus // max(1, vcpus)))
-
-
 # The runtime's own tests that need a guest (pure cgroup v2, eBPF device programs) run with the suites.
 RUNTIME_GUEST_TESTS = ("harness/runtime/test_integration.py", "harness/runtime/test_cgroups_guest.py",
                        "harness/runtime/test_devices_guest.py")
@@ -63,20 +55,6 @@ def guest_paths(only: str | None) -> list[str]:
     if only == "benchmarks":
         return ["benchmarks"]
     return [*suites, "benchmarks"]
-
-
-def host_context(accel: str, qemu_version: str, clock: str = "real") -> dict:
-    """What the guest cannot know itself, for the benchmarks' machine info."""
-    import subprocess
-    commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).resolve().parent).stdout.strip()
-    cpu = ""
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return {"accel": accel, "clock": clock, "qemu_version": qemu_version, "commit": commit or "unknown",
-            "host_cpu": cpu}
 
 
 # The suites' and benchmarks' knobs: set on the host, they reach pytest in every guest (nothing else of the
@@ -97,14 +75,13 @@ def suite_env(environ: dict | None = None) -> dict:
     return {name: environ[name] for name in SUITE_ENV if name in environ}
 
 
-def guest_config(p: Prepared, opts: VmOptions, accel: str, out: Path, request: GuestRequest,
-                 interactive: bool = False, clock: str | None = None) -> GuestConfig:
-    """One guest's QEMU settings; `clock` as resolved for the run (None: resolved here, for one-off guests)."""
-    clock = clock or resolve_clock(opts.clock, accel, benchmarks_only=False)
+def guest_config(p: Prepared, opts: VmOptions, plan: RunPlan, out: Path, request: GuestRequest,
+                 interactive: bool = False) -> GuestConfig:
+    """One guest's QEMU settings, as the run's plan decided them."""
     return GuestConfig(
-        kernel=p.kernel.vmlinuz, initrd=p.image.path, results=out / "results.bin", accel=accel,
-        memory_mb=opts.memory_mb, cpus=guest_cpus(opts.cpus, clock), append=tuple(opts.append),
-        request=request, interactive=interactive, clock=clock,
+        kernel=p.kernel.vmlinuz, initrd=p.image.path, results=out / "results.bin", accel=plan.accel,
+        memory_mb=opts.memory_mb, cpus=plan.cpus, append=tuple(opts.append),
+        request=request, interactive=interactive, clock=plan.clock,
     )
 
 
@@ -123,17 +100,10 @@ def run_suites(opts: VmOptions, pytest_args: list[str], out_base: Path | None = 
     # Decided before anything is fetched or built: a wrong --runtime fails in a second, not after the boots.
     named, forwarded = split_paths(pytest_args)
     check_runtime(requested_runtime(forwarded, os.environ), packed_runtimes())
-    prepared, qemu, version, accel = prepare(opts, log=log)
+    plan = guests.plan(opts, benchmarks_only=only == "benchmarks", log=log)
+    prepared = plan.prepared
     run_dir = output_dir(out_base)
-    clock = resolve_clock(opts.clock, accel, only == "benchmarks")
-    # Benchmarks in the host's time boot one guest at a time: parallel guests disturb each other's timings
-    # (IQRs grew 5-10x with two TCG guests on two cores). icount times do not depend on the host's load.
-    jobs = opts.jobs or (1 if only == "benchmarks" and clock == "real"
-                         else default_jobs(len(prepared), guest_cpus(opts.cpus, clock)))
-    log(f"[run] {len(prepared)} kernel(s), {jobs} at a time, accel {accel} ({clock} clock), "
-        f"{guest_cpus(opts.cpus, clock)} vCPU, {opts.memory_mb} MB each, deadline {opts.timeout:.0f} s; "
-        f"results in {run_dir}")
-    context = host_context(accel, version, clock)
+    log(f"[run] {plan.describe(opts.memory_mb, opts.timeout)}; results in {run_dir}")
     outcomes: dict[str, launch.GuestOutcome] = {}
     interrupted = threading.Event()
     # A console printed line by line (-v) and a redrawn status line would garble each other.
@@ -144,9 +114,10 @@ def run_suites(opts: VmOptions, pytest_args: list[str], out_base: Path | None = 
         progress.message(f"[{name}] booting {p.kernel.release}")
         progress.booting(name)
         request = GuestRequest("run", name, p.kernel.release, paths=tuple(named or guest_paths(only)),
-                               pytest_args=tuple(forwarded), context=context, env=suite_env())
-        cfg = guest_config(p, opts, accel, run_dir / name, request, clock=clock)
-        outcome = launch.run_guest(name, cfg, run_dir / name, opts.timeout, opts.verbose, binary=qemu,
+                               pytest_args=tuple(forwarded), context=plan.context, env=suite_env())
+        cfg = guest_config(p, opts, plan, run_dir / name, request)
+        outcome = launch.run_guest(name, cfg, run_dir / name, opts.timeout, opts.verbose, binary=plan.qemu,
+                                   params=plan.params,
                                    on_console=lambda mark, state: progress.console(name, mark, state))
         cfg.results.unlink(missing_ok=True)
         if interrupted.is_set():
@@ -157,7 +128,7 @@ def run_suites(opts: VmOptions, pytest_args: list[str], out_base: Path | None = 
                          f"(QEMU start to first test: {first})")
         return outcome
 
-    pool = ThreadPoolExecutor(max_workers=jobs)
+    pool = ThreadPoolExecutor(max_workers=plan.jobs)
     try:
         futures = [pool.submit(one, p) for p in prepared]
         for future in as_completed(futures):
@@ -172,7 +143,7 @@ def run_suites(opts: VmOptions, pytest_args: list[str], out_base: Path | None = 
         progress.close()
     pool.shutdown()
     ordered = [outcomes[p.kernel.name] for p in prepared]
-    status = report(ordered, run_dir, accel, version, log)
+    status = report(ordered, run_dir, plan.accel, plan.version, log)
     bench_status = benchmarks_after_run(run_dir, bench or BenchOptions(), log)
     return status or bench_status
 
@@ -264,15 +235,15 @@ def benchmarks_after_run(run_dir: Path, bench: BenchOptions, log=print) -> int:
 def run_command(opts: VmOptions, command: list[str], log=print) -> int:
     """Run one command in a fresh guest of one kernel; print its output; return its status."""
     import sys
-    prepared, qemu, _version, accel = prepare(opts, log=log)
-    if len(prepared) != 1:
+    plan = guests.plan(opts, log=log)
+    if len(plan.prepared) != 1:
         raise ValueError("exec boots exactly one kernel: pass one --kernel")
-    p = prepared[0]
+    p = plan.prepared[0]
     out = output_dir(None) / p.kernel.name
     request = GuestRequest("exec", p.kernel.name, p.kernel.release, command=tuple(command), env=suite_env())
     started = time.monotonic()
-    outcome = launch.run_guest(p.kernel.name, guest_config(p, opts, accel, out, request), out,
-                               opts.timeout, opts.verbose, binary=qemu)
+    outcome = launch.run_guest(p.kernel.name, guest_config(p, opts, plan, out, request), out,
+                               opts.timeout, opts.verbose, binary=plan.qemu, params=plan.params)
     sys.stdout.buffer.write(outcome.files.get("stdout", b""))
     sys.stdout.flush()
     sys.stderr.buffer.write(outcome.files.get("stderr", b""))
@@ -288,15 +259,15 @@ def shell(opts: VmOptions, log=print) -> int:
     import subprocess
     import tempfile
     from .vm.qemu import argv
-    prepared, qemu, _version, accel = prepare(opts, log=log)
-    if len(prepared) != 1:
+    plan = guests.plan(opts, log=log)
+    if len(plan.prepared) != 1:
         raise ValueError("shell boots exactly one kernel: pass one --kernel")
-    p = prepared[0]
+    p = plan.prepared[0]
     with tempfile.TemporaryDirectory(prefix="kharness-shell-") as tmp:
         request = GuestRequest("shell", p.kernel.name, p.kernel.release, env=suite_env())
-        cfg = guest_config(p, opts, accel, Path(tmp), request, interactive=True)
+        cfg = guest_config(p, opts, plan, Path(tmp), request, interactive=True)
         log(f"[{p.kernel.name}] booting {p.kernel.release}; `exit` powers off, Ctrl-A X kills QEMU")
-        proc = subprocess.Popen(argv(cfg, binary=qemu))
+        proc = subprocess.Popen(argv(cfg, plan.params, binary=plan.qemu))
         try:
             return proc.wait()
         except KeyboardInterrupt:

@@ -2,15 +2,15 @@
 
 import pytest
 
-from harness import cli, run
+from harness import cli, guests
 
 
 @pytest.fixture
 def no_prepare(monkeypatch):
     """Fail the test if anything gets as far as fetching kernels or building images."""
-    def prepare(*args, **kwargs):
-        raise AssertionError("prepare() was called: the check came too late")
-    monkeypatch.setattr(run, "prepare", prepare)
+    def plan(*args, **kwargs):
+        raise AssertionError("guests.plan() was called: the check came too late")
+    monkeypatch.setattr(guests, "plan", plan)
 
 
 @pytest.mark.parametrize("command", [["exec", "--", "true"], ["shell"], ["exec", "--kernel", "5.10",

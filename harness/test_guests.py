@@ -2,8 +2,7 @@
 
 import pytest
 
-from harness.guests import guest_cpus, resolve_clock
-from harness.run import default_jobs
+from harness.guests import default_jobs, guest_cpus, resolve_clock
 
 
 @pytest.mark.parametrize("requested, accel, benchmarks_only, expected", [

@@ -10,7 +10,7 @@ import pytest
 from harness import guests, run
 from harness.image.build import Image
 from harness.kernels.cache import BootableKernel
-from harness.vm import fake_qemu
+from harness.vm import fake_qemu, qemu
 
 TESTDATA = Path(__file__).parent / "vm" / "testdata"
 VERSION = "QEMU emulator version 0.0.0 (kharness fake_qemu)"
@@ -30,12 +30,13 @@ def matrix(tmp_path, monkeypatch):
                                     Image(initrd, initrd.stat().st_size, built=False, seconds=0.0))
                     for name, s in scenarios.items()]
 
-        def prepare(opts, log=print):
-            return prepared, binary, VERSION, "tcg"
+        def plan(opts, benchmarks_only=False, log=print):
+            jobs = opts.jobs or 1
+            return guests.RunPlan(prepared, binary, VERSION, qemu.arch_params(), "tcg", "real", 2, jobs,
+                                  {"accel": "tcg", "clock": "real", "qemu_version": VERSION, "commit": "fake",
+                                   "host_cpu": "fake"})
 
-        # run.py imports prepare by name; patch both so the fake is used whichever module run_suites calls.
-        monkeypatch.setattr(guests, "prepare", prepare)
-        monkeypatch.setattr(run, "prepare", prepare, raising=False)
+        monkeypatch.setattr(guests, "plan", plan)
     return use
 
 

@@ -89,13 +89,13 @@ def classify(state: ConsoleState, results: channel.Results, timed_out: bool, qem
 
 
 def run_guest(name: str, cfg: GuestConfig, out_dir: Path, timeout: float, verbose: bool = False,
-              binary: str | None = None, on_console=None) -> GuestOutcome:
+              binary: str | None = None, on_console=None, params: dict | None = None) -> GuestOutcome:
     """Boot one guest to completion or deadline; the QEMU process is gone when this returns.
     `on_console(mark, state)` hears each marker the console carries (init, collected, result, failure ...)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / "console.log"
     cfg.results.unlink(missing_ok=True)
-    cmd = argv(cfg, binary=binary)
+    cmd = argv(cfg, params, binary=binary)
     (out_dir / "qemu-argv.txt").write_text(" ".join(cmd) + "\n")
     state = ConsoleState()
     marks: dict[str, float] = {}
