@@ -147,6 +147,15 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info["kharness"] = run_context()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _runtime_in_junit(request, record_testsuite_property) -> None:
+    """The JUnit XML says which runtime (and sabotage) the containers ran under: a run's report shows it."""
+    record_testsuite_property("runtime", request.config.getoption("--runtime"))
+    sabotage = request.config.getoption("--sabotage")
+    if sabotage:
+        record_testsuite_property("sabotage", sabotage)
+
+
 @pytest.fixture(scope="session")
 def guest_kernel() -> dict:
     """The kernel the harness asked for (name and expected release); skips outside a harness guest."""

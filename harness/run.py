@@ -174,7 +174,8 @@ def report(outcomes: list[launch.GuestOutcome], run_dir: Path, accel: str, versi
         counts = f"{rep.count('passed')} passed, {rep.count('failed') + rep.count('error')} failed, " \
                  f"{rep.count('skipped')} skipped"
         first = f"{o.seconds_to_first_test:.1f}" if o.seconds_to_first_test else "-"
-        log(f"{o.kernel:>8}: {o.status:<8} {counts}; first test at {first} s, whole run {o.seconds:.1f} s")
+        runtime = "".join(f"; {k} {v}" for k, v in rep.properties.items() if k in ("runtime", "sabotage"))
+        log(f"{o.kernel:>8}: {o.status:<8} {counts}; first test at {first} s, whole run {o.seconds:.1f} s{runtime}")
         # Skips are listed per kernel: a feature missing on an old kernel must be visible, not hidden.
         for reason, count in summary.skip_reasons(rep).items():
             log(f"{'':>8}  skipped {count}x: {reason}")

@@ -22,6 +22,7 @@ class KernelReport:
 
     kernel: str
     tests: list[TestResult] = field(default_factory=list)
+    properties: dict[str, str] = field(default_factory=dict)  # the suite's, e.g. runtime (harness.plugin)
 
     def count(self, outcome: str) -> int:
         return sum(1 for t in self.tests if t.outcome == outcome)
@@ -42,6 +43,11 @@ def parse(kernel: str, xml: bytes) -> tuple[KernelReport, ET.Element]:
     merged = ET.Element("testsuite", name=f"kernel-{kernel}")
     report = KernelReport(kernel)
     for suite in suites:
+        properties = suite.find("properties")
+        if properties is not None:
+            for prop in properties.iter("property"):
+                report.properties[prop.get("name", "")] = prop.get("value", "")
+            merged.append(properties)
         for case in suite.iter("testcase"):
             test_id = f"{case.get('classname', '')}::{case.get('name', '')}".lstrip(":")
             outcome, message = _outcome(case)

@@ -101,3 +101,12 @@ def test_write_merged_round_trips_through_parse(tmp_path):
     write_merged([suite], out)
     report, _ = parse("again", out.read_bytes())
     assert (report.count("passed"), report.count("failed"), report.count("skipped"), report.count("error")) == (2, 1, 2, 1)
+
+
+def test_the_suites_properties_are_kept_and_read():
+    """The runtime the guest's pytest recorded (record_testsuite_property) reaches the report and the merged file."""
+    xml = PYTEST_XML.replace(b'hostname="kharness">', b'hostname="kharness"><properties>'
+                             b'<property name="runtime" value="crun" /></properties>')
+    report, suite = parse("6.12", xml)
+    assert report.properties == {"runtime": "crun"}
+    assert suite.find("properties/property").get("value") == "crun"
