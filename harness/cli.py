@@ -35,7 +35,7 @@ def _vm_arguments(parser: argparse.ArgumentParser, many: bool) -> None:
                              "runs --only benchmarks, real otherwise (default: auto)")
     parser.add_argument("--timeout", type=float, default=1800.0, metavar="S",
                         help="deadline per guest in seconds, after which it is killed (default: 1800; "
-                             "each test also has its own 240 s limit inside the guest)")
+                             "each test also has its own 420 s limit inside the guest)")
     parser.add_argument("--memory", type=int, default=1024, metavar="MB", help="guest memory (default: 1024)")
     parser.add_argument("--cpus", type=int, metavar="N",
                         help="guest vCPUs (default: 2; 1 under the icount clock, where a second vCPU hangs "

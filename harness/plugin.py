@@ -25,7 +25,7 @@ def pytest_addoption(parser):
                     default=float(os.environ.get("KHARNESS_TEST_TIMEOUT", "0")),
                     help="fail a test (setup to teardown) that runs longer than this many seconds, after "
                          "dumping every thread's stack; 0 disables (env KHARNESS_TEST_TIMEOUT; the guests "
-                         "use 240)")
+                         "use 420)")
     group.addoption("--kharness-profile", choices=("ci", "dev"),
                     default=os.environ.get("KHARNESS_HYPOTHESIS_PROFILE", "ci"),
                     help="hypothesis profile of the suites: ci (derandomized, bounded; the default) or dev "

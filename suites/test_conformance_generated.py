@@ -20,7 +20,7 @@ from .test_conformance import available_runtimes
 pytestmark = pytest.mark.requires("seccomp_filter")  # every case may carry a seccomp profile
 
 # Each example runs up to three containers, under TCG about 20x slower than natively: keep the default small
-# (12 examples took 80-104 s here, too near the guests' 240 s per-test limit on a runner twice as slow).
+# (8 examples took 160 s on 5.10 on a loaded runner, 12 would near the guests' per-test limit).
 EXAMPLES = int(os.environ.get("KHARNESS_CONFORMANCE_EXAMPLES", "8"))
 
 

@@ -42,8 +42,8 @@ def leftover_processes() -> list[str]:
 def test_sequential_runs_leave_nothing_behind(container, runtime):
     """N sequential runs of /bin/true (150 with the bundled runtime, 50 through a CLI; more with
     KHARNESS_LIFECYCLE_RUNS) leave every mount, cgroup, process and state entry as it was."""
-    # Sized for the guests' 240 s per-test limit on a loaded runner: 500 runs took 115-160 s under TCG here
-    # and ran past the limit on a CI machine twice as slow. A leak of one run in a few hundred wants the env.
+    # Sized for CI time: 500 runs took 115-160 s under TCG here and ran past the guests' then 240 s per-test
+    # limit on a CI machine twice as slow. A leak of one run in a few hundred wants the env.
     runs = int(os.environ.get("KHARNESS_LIFECYCLE_RUNS", "150" if runtime.name == "bundled" else "50"))
     config = container.config(["/bin/true"])
     container.run(config=config).check()  # warm up: lazily created parents (e.g. /kharness) exist now

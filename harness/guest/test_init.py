@@ -38,8 +38,8 @@ def test_an_option_value_that_is_a_path_stays_an_option_value():
 
 def test_forwarded_suite_env_reaches_pytest_and_its_timeout():
     """The host's suite knobs (the request's env) are in pytest's environment; KHARNESS_TEST_TIMEOUT sets
-    the per-test limit, 240 s otherwise."""
+    the per-test limit, 420 s otherwise."""
     env = {"KHARNESS_LIFECYCLE_RUNS": "7", "KHARNESS_TEST_TIMEOUT": "600"}
     assert guest_env(GuestRequest("run", "6.12", env=env))["KHARNESS_LIFECYCLE_RUNS"] == "7"
     assert "--test-timeout=600" in argv(env=env)
-    assert "--test-timeout=240" in argv()
+    assert "--test-timeout=420" in argv()
