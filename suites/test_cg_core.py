@@ -80,7 +80,8 @@ def test_io_max_is_written_for_a_block_device(container, cgroup_parent):
     """blockIO.throttleReadBpsDevice lands in io.max as MAJ:MIN rbps=N (where a block device exists)."""
     device = block_device()
     if device is None:
-        pytest.skip("io.max needs a block device; this kernel has none (the guests boot from an initramfs)")
+        pytest.skip("io.max needs a block device; there is none (the guests' scratch disk needs virtio_blk, "
+                    "which this kernel lacks)")
     major, minor = device
     path = cgroup_parent.cgroups_path()
     container.start(config=limited(container.config(["sleep", "300"]), path, blockIO={

@@ -266,7 +266,8 @@ def test_io_throttle_lands_in_io_max(container):
     "max" for the limits not given."""
     device = _a_block_device()
     if device is None:
-        pytest.skip("the guest has no block device (/sys/block is empty), and io.max only takes existing disks")
+        pytest.skip("no block device (/sys/block is empty): the guests' scratch disk needs virtio_blk, which this "
+                    "kernel lacks, and io.max only takes existing disks")
     major, minor = device
     throttle = {"throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1 << 20}],
                 "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 100}]}

@@ -84,4 +84,5 @@ def argv(cfg: GuestConfig, params: dict | None = None, binary: str | None = None
         "-append", kernel_cmdline(cfg, params),
         *console,
         "-chardev", f"file,id=results,path={cfg.results}", "-serial", "chardev:results",
+        *params.get("scratch_disk", []),
     ]

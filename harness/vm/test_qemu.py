@@ -162,3 +162,11 @@ def test_icount_clock_under_kvm_is_refused_with_the_fix(tmp_path):
         argv(config(tmp_path, accel="kvm", clock="icount"))
     with pytest.raises(QemuError, match="clock 'wall': expected real or icount"):
         argv(config(tmp_path, accel="tcg", clock="wall"))
+
+
+def test_the_guest_gets_a_scratch_disk_that_keeps_nothing(tmp_path):
+    """A virtio-blk disk backed by null-co (io.max needs a block device; nothing is written on the host)."""
+    args = argv(config(tmp_path))
+    (blockdev,) = option_values(args, "-blockdev")
+    assert blockdev.startswith("driver=null-co,") and "read-zeroes=on" in blockdev
+    assert "virtio-blk-pci,drive=scratch" in option_values(args, "-device")
