@@ -15,9 +15,12 @@ RUNTIME_ENV = "KHARNESS_RUNTIME"
 
 def pytest_addoption(parser):
     group = parser.getgroup("kharness", "kernel harness")
-    group.addoption("--runtime", default=os.environ.get(RUNTIME_ENV, "bundled"),
-                    help="OCI runtime the suites start containers with: bundled (library API, default), "
-                         f"bundled-cli, runc, crun, or a path (env {RUNTIME_ENV})")
+    group.addoption("--runtime", default=os.environ.get(RUNTIME_ENV) or None, metavar="NAME[,NAME...]|all",
+                    help="OCI runtimes the containers are started with, in the suites (each test once per "
+                         "runtime), the conformance suites (each compared with runc) and the container-start "
+                         "benchmarks: bundled (library API), bundled-cli, runc, crun, a path, a comma-separated "
+                         "list, or all. Default: bundled for the suites, bundled and crun against runc for "
+                         f"conformance, all four for the benchmarks (env {RUNTIME_ENV})")
     group.addoption("--sabotage", default=os.environ.get("KHARNESS_SABOTAGE"), metavar="namespace:T|resource:R",
                     help="break the runtime on purpose to show the suites fail: drop namespace type T or "
                          "resource R from every container's config (env KHARNESS_SABOTAGE)")
@@ -41,10 +44,33 @@ def pytest_configure(config):
         slowdown.parse(config.getoption("inject_slowdown"))
     except slowdown.SlowdownError as exc:
         raise pytest.UsageError(str(exc)) from None
-    check_runtime_option(config.getoption("--runtime"))
+    for name in selected_runtimes(config) or ():
+        check_runtime_option(name)
     config.addinivalue_line(
         "markers", "requires(*features): the test needs kernel features (see harness.features); "
                    "where one is absent it is skipped, naming the feature and its first release")
+
+
+ALL_RUNTIMES = ("bundled", "bundled-cli", "runc", "crun")
+
+
+def parse_runtimes(value: str | None) -> list[str] | None:
+    """--runtime's names in order, once each: "all" is the four, a comma-separated list its names; None when
+    the option was not given (each suite then has its own default)."""
+    if not value:
+        return None
+    if value == "all":
+        return list(ALL_RUNTIMES)
+    return list(dict.fromkeys(name.strip() for name in value.split(",") if name.strip())) or None
+
+
+def selected_runtimes(config) -> list[str] | None:
+    return parse_runtimes(config.getoption("--runtime"))
+
+
+def runtimes_or(config, default: list[str]) -> list[str]:
+    """The runtimes --runtime selected, else this suite's default."""
+    return selected_runtimes(config) or list(default)
 
 
 def check_runtime_option(choice: str) -> None:
@@ -150,7 +176,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
 @pytest.fixture(scope="session", autouse=True)
 def _runtime_in_junit(request, record_testsuite_property) -> None:
     """The JUnit XML says which runtime (and sabotage) the containers ran under: a run's report shows it."""
-    record_testsuite_property("runtime", request.config.getoption("--runtime"))
+    record_testsuite_property("runtime", ",".join(runtimes_or(request.config, ["bundled"])))
     sabotage = request.config.getoption("--sabotage")
     if sabotage:
         record_testsuite_property("sabotage", sabotage)

@@ -52,7 +52,15 @@ def requested_runtime(args: list[str], environ: dict) -> str | None:
 
 def check_runtime(choice: str | None, packed: dict[str, Path]) -> None:
     """Refuse at once a runtime the guests cannot have: an unknown name, or runc/crun (by name or by path)
-    that the image does not carry. `packed`: name -> host path of the reference runtimes the image packs."""
+    that the image does not carry; `choice` may be a comma-separated list or "all" (harness.plugin).
+    `packed`: name -> host path of the reference runtimes the image packs."""
+    if choice == "all":
+        choice = ",".join(BUILT_IN_RUNTIMES + REFERENCE_RUNTIMES)
+    if choice and "," in choice:
+        for one in choice.split(","):
+            if one.strip():
+                check_runtime(one.strip(), packed)
+        return
     if choice is None or choice in BUILT_IN_RUNTIMES:
         return
     install = "install it (`python -m harness setup --install`, or apt-get install {0})"

@@ -83,3 +83,12 @@ def test_a_runtime_asked_for_but_missing_is_a_usage_error(tmp_path):
     refused = run("--runtime", "nosuch")
     assert refused.returncode == 4 and "--runtime nosuch: is not on PATH" in refused.stderr
     assert run("--runtime", "bundled-cli").returncode == 0
+
+
+def test_runtime_lists_and_all_are_parsed_in_order_once_each():
+    """--runtime takes one name, a comma-separated list (order kept, repeats dropped) or all; unset is None."""
+    from harness.plugin import ALL_RUNTIMES, parse_runtimes
+    assert parse_runtimes(None) is None and parse_runtimes("") is None
+    assert parse_runtimes("crun") == ["crun"]
+    assert parse_runtimes("crun, bundled,crun") == ["crun", "bundled"]
+    assert parse_runtimes("all") == list(ALL_RUNTIMES) == ["bundled", "bundled-cli", "runc", "crun"]

@@ -52,3 +52,13 @@ def test_unknown_and_uninstalled_runtimes_are_refused_before_any_boot(tmp_path):
         check_runtime("runc", packed)
     with pytest.raises(ValueError, match="carry only the host's runc and crun"):
         check_runtime("/usr/bin/true", packed)
+
+
+def test_lists_and_all_are_checked_name_by_name(tmp_path):
+    """`bundled,crun` passes where crun is packed; `all` and a list naming runc fail where runc is not."""
+    packed = {"crun": tmp_path / "crun"}
+    check_runtime("bundled,crun", packed)
+    with pytest.raises(ValueError, match="runc: not installed"):
+        check_runtime("all", packed)
+    with pytest.raises(ValueError, match="'nosuch': unknown"):
+        check_runtime("bundled, nosuch", packed)

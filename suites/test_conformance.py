@@ -64,23 +64,32 @@ def runc_spec_bundle(workdir, bundles):
     return bundle
 
 
-def available_runtimes(workdir) -> dict:
+def available_runtimes(workdir, config) -> dict:
+    """runc (the reference) and the runtimes compared with it: those --runtime selects, else bundled and crun.
+    --sabotage breaks the compared ones, never the reference, so a sabotaged runtime shows as a difference."""
     from harness import features
-    found = {}
+    from harness.containers import SabotagedRuntime
+    from harness.plugin import runtimes_or
+    compared = [name for name in runtimes_or(config, ["bundled", "crun"]) if name != "runc"]
     # crun refuses a v1/v2 hybrid host ("cgroups in hybrid mode not supported"): it is compared in guests.
-    names = ("bundled", "runc", "crun") if features.has("cgroup2") else ("bundled", "runc")
-    for name in names:
-        state = workdir / f"conformance-{name}"
+    if not features.has("cgroup2"):
+        compared = [name for name in compared if name != "crun"]
+    sabotage = config.getoption("--sabotage")
+    found = {}
+    for name in ["runc", *compared]:
+        state = workdir / f"conformance-{name.replace('/', '_')}"
         state.mkdir(exist_ok=True)
         try:
-            found[name] = make_runtime(name, state)
+            runtime = make_runtime(name, state)
         except LookupError:
-            continue
+            continue  # runc or crun not installed (the default list only: a selected one was checked at configure)
+        found[runtime.name if name != "runc" else "runc"] = \
+            SabotagedRuntime(runtime, sabotage) if sabotage and name != "runc" else runtime
     return found
 
 
 @pytest.mark.parametrize("what", sorted(COMMANDS))
-def test_runtimes_agree(runc_spec_bundle, workdir, bundles, what):
+def test_runtimes_agree(request, runc_spec_bundle, workdir, bundles, what):
     """Every available runtime gives the container the same view for this command."""
     from harness import features
     if what == "cgroup" and not features.has("cgroup2"):
@@ -91,7 +100,7 @@ def test_runtimes_agree(runc_spec_bundle, workdir, bundles, what):
     config["process"]["terminal"] = False  # runc spec asks for a console; the suites run unattended
     config["root"]["path"] = str(bundles.rootfs)
     views, errors = {}, {}
-    for name, runtime in available_runtimes(workdir).items():
+    for name, runtime in available_runtimes(workdir, request.config).items():
         bundle = runc_spec_bundle.parent / f"{runc_spec_bundle.name}-{name}-{what}"
         bundle.mkdir(exist_ok=True)
         (bundle / "config.json").write_text(json.dumps(config))

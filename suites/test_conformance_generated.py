@@ -35,7 +35,9 @@ def run_probe(runtime, bundles, config: dict) -> Result:
     """Run the probe once under `runtime` in a bundle of its own (removed afterwards)."""
     bundle = bundles.bundle(config)
     try:
-        return runtime.run(bundle, f"gen-{runtime.name}-{uuid.uuid4().hex[:8]}")
+        # A sabotaged runtime's name carries "+sabotage(...)": not characters of a container id.
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in runtime.name)
+        return runtime.run(bundle, f"gen-{safe}-{uuid.uuid4().hex[:8]}")
     except (OSError, RuntimeError, ValueError) as error:  # a refusal (SpecError, ContainerError): a status like any
         return Result(-1, "", f"{type(error).__name__}: {error}")
     finally:
@@ -66,9 +68,9 @@ def diff(reference: dict, other: dict, reference_name: str, name: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def compared(workdir) -> dict:
+def compared(request, workdir) -> dict:
     """The runtimes to compare (runc the reference); the module is skipped with fewer than two."""
-    found = available_runtimes(workdir)
+    found = available_runtimes(workdir, request.config)
     if len(found) < 2 or "runc" not in found:
         pytest.skip(f"the generated conformance suite compares with runc and needs two runtimes; found {sorted(found)}")
     return found
