@@ -12,7 +12,6 @@ import uuid
 import pytest
 
 from harness.runtime import api
-from harness.runtime.cgroups import unified_root
 from harness.runtime.rootfs import root_is_initramfs
 from harness.runtime.rootfs_builder import busybox_path
 
@@ -233,17 +232,6 @@ def test_cli_lifecycle_create_start_kill_delete(make_bundle, state_root, tmp_pat
     assert runtime("list", "--quiet", root=state_root).stdout == ""
 
 
-@pytest.mark.skipif(unified_root() is not None, reason="this host runs cgroup v2 alone: limits apply here "
-                                                      "(test_cgroups_guest.py tests them)")
-def test_limits_without_cgroup_v2_controllers_fail_clearly(make_bundle, state_root):
-    """A memory limit on a host without cgroup v2 alone fails with `error:` naming linux.resources.memory."""
-    def with_memory_limit(config):
-        config["linux"]["resources"]["memory"] = {"limit": 64 << 20}
-    result = run_container(make_bundle, state_root, ["/bin/true"], with_memory_limit)
-    assert result.returncode == 1 and result.stderr.startswith("error: linux.resources.memory: ")
-    assert "Traceback" not in result.stderr
-
-
 @pytest.mark.skipif(shutil.which("runc") is None, reason="runc is not installed")
 def test_same_bundle_under_runc_and_ours_looks_the_same(tmp_path, rootfs):
     """A bundle from `runc spec` (edited only for args and terminal) shows the same hostname, uid_map, /proc pids
@@ -310,13 +298,3 @@ def test_kill_all_reaches_every_process(make_bundle, state_root):
     assert result.returncode == 0, result.stderr
     assert api.wait("everyone", root=state_root) == 128 + signal.SIGKILL
     assert api.ps("everyone", root=state_root) == []
-
-
-@pytest.mark.skipif(unified_root() is not None, reason="this host gives containers cgroups: pause works here "
-                                                      "(test_cgroups_guest.py tests it)")
-def test_pause_without_a_cgroup_fails_clearly(make_bundle, state_root):
-    """On a host without cgroup v2 alone a container has no cgroup to freeze: `pause` and `stats` say so."""
-    api.create(make_bundle(["sleep", "30"]), "unpausable", root=state_root)
-    for verb in ("pause", "stats"):
-        result = runtime(verb, "unpausable", root=state_root)
-        assert result.returncode == 1 and "has no cgroup" in result.stderr, (verb, result.stderr)
