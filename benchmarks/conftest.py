@@ -23,6 +23,34 @@ def benchmark(benchmark, request):
     return slowdown.slow_fixture(benchmark, fraction)
 
 
+class RoundStatuses:
+    """Every round's wait status of a benchmarked call: benchmark.pedantic returns only the last round's, so a
+    call that failed in round 3 of 30 would otherwise pass (and its failure be timed as a result)."""
+
+    def __init__(self) -> None:
+        self.statuses: list[int] = []
+
+    def record(self, call):
+        """`call`, with each return value (a wait status, 0 for success) recorded."""
+        def recorded(*args, **kwargs):
+            status = call(*args, **kwargs)
+            self.statuses.append(status)
+            return status
+        return recorded
+
+    def assert_all_succeeded(self, what: str) -> None:
+        failed = [(number, status) for number, status in enumerate(self.statuses, 1) if status != 0]
+        assert self.statuses, f"{what}: no round ran"
+        assert not failed, (f"{what}: {len(failed)} of {len(self.statuses)} rounds (warm-up included) failed; "
+                            f"(round, wait status): {failed[:10]}")
+
+
+@pytest.fixture
+def round_statuses() -> RoundStatuses:
+    """Collects each round's status of the benchmarked call (see RoundStatuses)."""
+    return RoundStatuses()
+
+
 @pytest.fixture(scope="session")
 def rounds() -> int:
     """Rounds per benchmark: KHARNESS_BENCH_ROUNDS, default 30 (enough for a median and IQR under TCG)."""

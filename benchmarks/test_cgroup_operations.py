@@ -7,7 +7,6 @@ import os
 
 import pytest
 
-from harness.runtime.errors import SyscallError
 from harness.runtime.syscalls import Syscalls
 
 _names = itertools.count()
@@ -48,27 +47,25 @@ def _clone_into(sys: Syscalls, fd: int) -> int:
     return os.waitpid(child.pid, 0)[1]
 
 
-def test_attach_by_cgroup_procs(benchmark, bench_cgroup, rounds):
+def test_attach_by_cgroup_procs(benchmark, bench_cgroup, rounds, round_statuses):
     """fork(2), then write the child's pid into cgroup.procs: the classic two-step placement."""
     target = bench_cgroup / "procs"
     target.mkdir()
-    status = benchmark.pedantic(_fork_then_attach, args=(str(target / "cgroup.procs"),), rounds=rounds,
-                                warmup_rounds=2)
-    assert status == 0
+    benchmark.pedantic(round_statuses.record(_fork_then_attach), args=(str(target / "cgroup.procs"),),
+                       rounds=rounds, warmup_rounds=2)
+    round_statuses.assert_all_succeeded(f"fork then attach through {target}/cgroup.procs")
 
 
-def test_attach_by_clone_into_cgroup(benchmark, bench_cgroup, rounds):
-    """clone3(2) with CLONE_INTO_CGROUP: the child starts in the cgroup (Linux 5.7+)."""
+@pytest.mark.requires("CLONE_INTO_CGROUP")
+def test_attach_by_clone_into_cgroup(benchmark, bench_cgroup, rounds, round_statuses):
+    """clone3(2) with CLONE_INTO_CGROUP: the child starts in the cgroup (Linux 5.7+; skipped, by the requires
+    marker, only where the kernel lacks it: any other clone3 error fails the benchmark)."""
     target = bench_cgroup / "clone-into"
     target.mkdir()
     fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY)
     sys = Syscalls()
     try:
-        try:
-            _clone_into(sys, fd)
-        except SyscallError as exc:
-            pytest.skip(f"CLONE_INTO_CGROUP unavailable (Linux 5.7+): {exc}")
-        status = benchmark.pedantic(_clone_into, args=(sys, fd), rounds=rounds, warmup_rounds=2)
+        benchmark.pedantic(round_statuses.record(_clone_into), args=(sys, fd), rounds=rounds, warmup_rounds=2)
     finally:
         os.close(fd)
-    assert status == 0
+    round_statuses.assert_all_succeeded(f"clone3 with CLONE_INTO_CGROUP into {target}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from harness.runtime.syscalls import Syscalls
 
 
@@ -32,20 +34,22 @@ def clone3_exec(sys: Syscalls, argv: list[str]) -> int:
     return os.waitpid(child.pid, 0)[1]
 
 
-def test_fork_exec_true(benchmark, busybox, rounds):
+def test_fork_exec_true(benchmark, busybox, rounds, round_statuses):
     """fork(2) then execve(2) of busybox true, waited for."""
-    status = benchmark.pedantic(fork_exec, args=([busybox, "true"],), rounds=rounds, warmup_rounds=2)
-    assert status == 0
+    benchmark.pedantic(round_statuses.record(fork_exec), args=([busybox, "true"],), rounds=rounds, warmup_rounds=2)
+    round_statuses.assert_all_succeeded("fork+exec of busybox true")
 
 
-def test_posix_spawn_true(benchmark, busybox, rounds):
+def test_posix_spawn_true(benchmark, busybox, rounds, round_statuses):
     """posix_spawn(3) (vfork-style in glibc) of busybox true, waited for."""
-    status = benchmark.pedantic(spawn, args=([busybox, "true"],), rounds=rounds, warmup_rounds=2)
-    assert status == 0
+    benchmark.pedantic(round_statuses.record(spawn), args=([busybox, "true"],), rounds=rounds, warmup_rounds=2)
+    round_statuses.assert_all_succeeded("posix_spawn of busybox true")
 
 
-def test_clone3_exec_true(benchmark, busybox, rounds):
+@pytest.mark.requires("clone3")
+def test_clone3_exec_true(benchmark, busybox, rounds, round_statuses):
     """clone3(2) without flags then execve(2) of busybox true, waited for."""
     sys = Syscalls()
-    status = benchmark.pedantic(clone3_exec, args=(sys, [busybox, "true"]), rounds=rounds, warmup_rounds=2)
-    assert status == 0
+    benchmark.pedantic(round_statuses.record(clone3_exec), args=(sys, [busybox, "true"]), rounds=rounds,
+                       warmup_rounds=2)
+    round_statuses.assert_all_succeeded("clone3+exec of busybox true")

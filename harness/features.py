@@ -49,6 +49,26 @@ def _child_cgroup_has(filename: str) -> Callable[[], bool]:
     return probe
 
 
+def _child_cgroup_field(filename: str, key: str) -> Callable[[], bool]:
+    """True when `filename` of a fresh child cgroup of the cgroup2 root has the flat key `key` (a counter of
+    memory.events, say): a field can arrive long after its file."""
+    def probe() -> bool:
+        if not _cgroup2_root() or not os.access(CGROUP, os.W_OK):
+            return False
+        path = CGROUP / f"kharness-probe-{os.getpid()}"
+        try:
+            path.mkdir()
+        except OSError:
+            return False
+        try:
+            return any(line.split()[:1] == [key] for line in (path / filename).read_text().splitlines())
+        except OSError:
+            return False
+        finally:
+            path.rmdir()
+    return probe
+
+
 def _syscall_exists(number: int, *args: int) -> Callable[[], bool]:
     """True unless the syscall fails with ENOSYS (called with arguments that make it fail harmlessly)."""
     def probe() -> bool:
@@ -100,6 +120,9 @@ FEATURES: dict[str, Feature] = {f.name: f for f in (
     Feature("cgroup.freeze", "5.2", _child_cgroup_has("cgroup.freeze"), "the cgroup v2 freezer"),
     Feature("memory.peak", "5.19", _child_cgroup_has("memory.peak"), "memory.peak"),
     Feature("memory.oom.group", "4.19", _child_cgroup_has("memory.oom.group"), "memory.oom.group"),
+    # Commit b6bf9abb0aa4 "mm/memcg: add oom_group_kill memory event", merged for 5.17-rc1.
+    Feature("memory.events.oom_group_kill", "5.17", _child_cgroup_field("memory.events", "oom_group_kill"),
+            "the oom_group_kill counter of memory.events"),
     Feature("cpuset", "5.0", _root_controllers_has("cpuset"), "the cgroup v2 cpuset controller"),
     Feature("io", "4.5", _root_controllers_has("io"), "the cgroup v2 io controller"),
     Feature("time_namespace", "5.6", lambda: os.path.exists("/proc/self/ns/time"), "time namespaces"),

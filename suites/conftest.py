@@ -88,6 +88,10 @@ class Running:
         return Path(f"/proc/{self.pid}/{name}").read_text()
 
 
+class ContainerCleanupError(RuntimeError):
+    """Deleting a test's containers failed: the test errors at teardown (what it left may break the next ones)."""
+
+
 class ContainerFactory:
     """Builds a bundle per container and runs or starts it; everything it started is deleted at teardown."""
 
@@ -143,13 +147,19 @@ class ContainerFactory:
         self.started.remove(container.cid)
 
     def cleanup(self) -> None:
+        """Delete every container this factory made; raise ContainerCleanupError, naming each container and the
+        runtime's error, if any delete failed (after trying all of them): a container left behind is a failure."""
         started, self.started = self.started, []  # idempotent: the cgroup fixture may clean up first
         failed, self.failed = self.failed, []
+        errors = []
         for cid in [*started, *failed]:
             try:
                 self.runtime.delete(cid, force=True, missing_ok=cid in failed)
-            except Exception as exc:  # noqa: BLE001 - report, but keep deleting the others
-                print(f"cleanup of container {cid} failed: {exc}", file=sys.stderr)
+            except Exception as exc:  # noqa: BLE001 - keep deleting the others, then fail
+                errors.append(f"container {cid}: {type(exc).__name__}: {exc}")
+        if errors:
+            raise ContainerCleanupError(f"{self.runtime.name} delete --force failed at teardown for "
+                                        f"{len(errors)} container(s): " + "; ".join(errors))
 
 
 @pytest.fixture(scope="module")
@@ -212,8 +222,10 @@ def cgroup_parent(as_root, container):
         pytest.skip("cgroup v2 with controllers is needed (this host's is a hybrid without): run in a guest")
     parent = CgroupParent()
     yield parent
-    container.cleanup()
-    parent.remove()
+    try:
+        container.cleanup()
+    finally:
+        parent.remove()  # whatever the deletes did: a failed one is reported, and the rest still removed
 
 
 # The host side of an attack (suites/test_security.py): a canary the containers must not reach, and what a

@@ -3,6 +3,9 @@ memory.oom.group kills the whole group, memory.peak records the high-water mark.
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
+
 import pytest
 
 from harness.containers import wait_for
@@ -75,23 +78,74 @@ def test_memory_high_throttles_without_killing(container, cgroup_parent, python_
     assert container.runtime.state(running.cid)["status"] == "running"
 
 
-@pytest.mark.requires("memory.oom.group")
-def test_memory_oom_group_kills_every_process(container, cgroup_parent, python_in_container):
-    """With memory.oom.group = 1 an OOM kills all processes of the cgroup, not only the biggest."""
+def procs(cgroup) -> list[int]:
+    return [int(pid) for pid in (cgroup / "cgroup.procs").read_text().split()]
+
+
+def comms(cgroup) -> list[str]:
+    """The command names of the cgroup's processes (read from the host's /proc), sorted; one that exits meanwhile
+    is left out."""
+    names = []
+    for pid in procs(cgroup):
+        try:
+            names.append(Path(f"/proc/{pid}/comm").read_text().strip())
+        except FileNotFoundError:
+            continue
+    return sorted(names)
+
+
+def oom_in_a_group(container, cgroup_parent, python_in_container, oom_group: bool):
+    """A container of three processes under memory.max = 64 MiB: its shell, a `sleep` and python, which touches
+    128 MiB and so is the OOM killer's victim. memory.oom.group is written between create and start, so the OOM
+    finds it set (or clear); returns once memory.events counts an OOM kill (running, cgroup)."""
     python, _ = python_in_container
     path = cgroup_parent.cgroups_path()
-    script = f"sleep 300 & echo sleeper; {python} -c 'import time; time.sleep(300)' & wait"
+    hog = shlex.join(allocate(python, 128))
+    script = f"sleep 300 & {hog}; echo hog-exit $?; wait"
     config = limited(with_python(container, python_in_container, ["sh", "-c", script]), path,
                      memory={"limit": 64 * MiB, "swap": 64 * MiB})
-    running = container.start(config=config)
+    running = container.create(config=config)
     cgroup = cgroup_parent.child(path)
-    (cgroup / "memory.oom.group").write_text("1")
-    running.wait_output("sleeper")
-    # Lower the limit under what is in use: the kernel OOM-kills, and with oom.group, kills all.
-    (cgroup / "memory.max").write_text(str(1 * MiB))
-    wait_for(lambda: read_keyed(cgroup / "memory.events").get("oom_group_kill", 0) >= 1
-             or (cgroup / "cgroup.procs").read_text().strip() == "", 60, what="the group OOM kill")
-    wait_for(lambda: (cgroup / "cgroup.procs").read_text().strip() == "", 60, what="every process killed")
+    (cgroup / "memory.oom.group").write_text("1" if oom_group else "0")
+    container.runtime.start(running.cid)
+    wait_for(lambda: read_keyed(cgroup / "memory.events")["oom_kill"] >= 1, 120,
+             what=f"an OOM kill counted in {cgroup}/memory.events")
+    return running, cgroup
+
+
+@pytest.mark.requires("memory.oom.group")
+def test_memory_oom_group_kills_every_process(container, cgroup_parent, python_in_container):
+    """With memory.oom.group = 1 an OOM kills every process of the cgroup (the shell and its idle sleep too), not
+    only the biggest; test_memory_oom_without_group_kills_only_the_biggest is the control that this trigger alone
+    does not kill them all."""
+    _, cgroup = oom_in_a_group(container, cgroup_parent, python_in_container, oom_group=True)
+    # The group kill is a SIGKILL to each member: poll until they are gone rather than sleep.
+    try:
+        wait_for(lambda: not procs(cgroup), 60, what=f"every process of {cgroup} killed")
+    except AssertionError:
+        raise AssertionError(f"memory.oom.group = 1, yet after the OOM kill {comms(cgroup)} still run in {cgroup} "
+                             f"(memory.events: {read_keyed(cgroup / 'memory.events')})") from None
+
+
+@pytest.mark.requires("memory.oom.group")
+def test_memory_oom_without_group_kills_only_the_biggest(container, cgroup_parent, python_in_container):
+    """Control of the group kill: with memory.oom.group = 0 the same OOM kills only python (the biggest); the
+    shell reports its SIGKILL (exit 137) and still runs, with its sleep."""
+    running, cgroup = oom_in_a_group(container, cgroup_parent, python_in_container, oom_group=False)
+    running.wait_output("hog-exit", timeout=60)
+    assert "hog-exit 137" in running.output_text(), f"python was not OOM-killed: {running.output_text()[-300:]}"
+    assert comms(cgroup) == ["sh", "sleep"], f"the OOM killer took more than its victim: {comms(cgroup)} remain"
+    assert read_keyed(cgroup / "memory.events").get("oom_group_kill", 0) == 0
+
+
+@pytest.mark.requires("memory.oom.group", "memory.events.oom_group_kill")
+def test_memory_oom_group_kill_is_counted(container, cgroup_parent, python_in_container):
+    """memory.events oom_group_kill counts the group OOM kill (Linux 5.17+): the kernel itself says it killed the
+    group, not just the one victim that an OOM without oom.group would kill too."""
+    _, cgroup = oom_in_a_group(container, cgroup_parent, python_in_container, oom_group=True)
+    wait_for(lambda: not procs(cgroup), 60, what=f"every process of {cgroup} killed")
+    events = read_keyed(cgroup / "memory.events")
+    assert events["oom_group_kill"] >= 1, f"no group OOM kill counted in {cgroup}/memory.events: {events}"
 
 
 @pytest.mark.requires("memory.peak")

@@ -22,6 +22,8 @@ COMMANDS = {
     "proc_pid1": ["ls", "/proc/1"],
     "status": ["cat", "/proc/1/status"],
     "mount": ["cat", "/proc/self/mounts"],
+    # The new network namespace's links and their flags: runc brings lo up (0x9: IFF_UP|IFF_LOOPBACK).
+    "links": ["sh", "-c", "for l in /sys/class/net/*; do echo ${l##*/} $(cat $l/flags); done"],
 }
 STATUS_FIELDS = ("Name", "Pid", "PPid", "Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd",
                  "CapAmb", "NoNewPrivs", "Seccomp")

@@ -44,7 +44,12 @@ def container_inodes(container, kinds: list[str]) -> dict[str, str]:
     config["mounts"] = [m for m in config["mounts"]
                         if not m["destination"].startswith(("/sys", "/dev/mqueue"))]
     out = container.run(config=config).check().stdout.split()
-    return dict(zip(available_types(), out))
+    # One line per type, in order: a missing line would shift every inode onto the wrong type, or (zip stopping
+    # at the shorter list) drop the last types from every comparison below.
+    types = available_types()
+    assert len(out) == len(types), (f"the container printed {len(out)} namespace links for {len(types)} types "
+                                    f"({' '.join(types)}): {out}")
+    return dict(zip(types, out, strict=True))
 
 
 @pytest.mark.parametrize("kind", sorted(PROC_NAMES))

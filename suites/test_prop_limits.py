@@ -26,8 +26,8 @@ def test_limits_read_back_as_requested(container, cgroup_parent, memory, pids, q
     config = limited(container.config(["true"]), path, memory={"limit": memory}, pids={"limit": pids},
                      cpu={"quota": quota, "period": period, "shares": shares})
     config["process"]["args"] = ["sh", "-c",
-                                 f"cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max "
-                                 f"/sys/fs/cgroup/cpu.max /sys/fs/cgroup/cpu.weight"]
+                                 "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max "
+                                 "/sys/fs/cgroup/cpu.max /sys/fs/cgroup/cpu.weight"]
     config["linux"]["namespaces"].append({"type": "cgroup"})
     lines = container.run(config=config).check().stdout.split("\n")
     assert int(lines[0]) == memory // PAGE * PAGE

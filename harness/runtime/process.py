@@ -268,6 +268,9 @@ def _container_init(spec: Spec, rootfs: str, plan: tuple, channel: _socket.socke
         syscalls.sethostname(spec.hostname)
     if spec.domainname is not None:
         syscalls.setdomainname(spec.domainname)
+    network = spec.linux.namespace("network")
+    if network is not None and network.path is None:
+        syscalls.link_up("lo")  # as runc does (libcontainer's "loopback" network): a new netns has lo down
     if spec.process.oom_score_adj is not None:
         write_proc_file("/proc/self/oom_score_adj", str(spec.process.oom_score_adj), "process.oomScoreAdj")
     # Asked of the kernel before pivot_root: after it, /proc/sys is whatever the container's image put there.

@@ -155,6 +155,24 @@ class Syscalls(FileSyscalls, BpfSyscalls, SeccompSyscalls, SchedSyscalls):
         self._invoke("sethostname", arguments,
                      lambda: self._check("sethostname", arguments, _libc().sethostname(encoded, len(encoded))))
 
+    def link_up(self, name: str) -> None:
+        """ioctl(SIOCGIFFLAGS / SIOCSIFFLAGS) on a datagram socket: set IFF_UP on interface `name`. Through libc
+        only: in the container's init no module may be imported (a user namespace may not read the stdlib)."""
+        arguments = (name,)
+
+        def call() -> None:
+            libc = _libc()
+            sock = self._check("socket", arguments, libc.socket(2, 2, 0))  # AF_INET, SOCK_DGRAM
+            try:
+                request = ctypes.create_string_buffer(name.encode(), 40)  # struct ifreq: name[16], flags at 16
+                self._check("ioctl(SIOCGIFFLAGS)", arguments, libc.ioctl(sock, 0x8913, request))
+                flags = ctypes.c_short.from_buffer(request, 16)
+                flags.value |= 0x1  # IFF_UP
+                self._check("ioctl(SIOCSIFFLAGS)", arguments, libc.ioctl(sock, 0x8914, request))
+            finally:
+                os.close(sock)
+        self._invoke("link_up", arguments, call)
+
     def setdomainname(self, name: str) -> None:
         encoded = name.encode()
         arguments = (name,)
