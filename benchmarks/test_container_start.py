@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from harness.containers import BundleFactory, Runtime, RuntimeNotFound, SabotagedRuntime, make_runtime
+from harness import features
 from harness.plugin import runtimes_or
+from harness.pytest_args import ALL_RUNTIMES
 
-RUNTIMES = ["bundled", "bundled-cli", "runc", "crun"]
+RUNTIMES = list(ALL_RUNTIMES)
 _ids = itertools.count()
 
 
@@ -48,11 +50,6 @@ def runtime_under_test(request, runtime_name: str, state: Path) -> Runtime:
     return SabotagedRuntime(runtime, sabotage) if sabotage else runtime
 
 
-def pure_cgroup2() -> bool:
-    return any(line.split()[1:3] == ["/sys/fs/cgroup", "cgroup2"]
-               for line in Path("/proc/self/mounts").read_text().splitlines())
-
-
 def check_probe(runtime: Runtime, runtime_name: str, bundle: Path) -> None:
     """One container run before the clock starts: a runtime that cannot run /bin/true fails the benchmark (a
     skip would leave `tox -e bench` green with nothing measured). The one exception is crun's documented refusal
@@ -62,7 +59,7 @@ def check_probe(runtime: Runtime, runtime_name: str, bundle: Path) -> None:
     except (OSError, RuntimeError, ValueError) as error:  # a refusal: ContainerError, SpecError, a CLI failure
         pytest.fail(f"{runtime.name} cannot run the /bin/true bundle {bundle}: {type(error).__name__}: {error}")
     output = (probe.stdout + probe.stderr).strip()[-400:]
-    if probe.status != 0 and "hybrid mode not supported" in output and not pure_cgroup2():
+    if probe.status != 0 and "hybrid mode not supported" in output and not features.has("cgroup2"):
         pytest.skip(f"{runtime.name} refuses a v1/v2 hybrid cgroup host (run in a harness guest): {output}")
     assert probe.status == 0, f"{runtime.name} cannot run the /bin/true bundle {bundle} (exit {probe.status}): {output}"
 

@@ -254,9 +254,6 @@ def _bundled_cli(state_root: Path) -> CliRuntime:
     return CliRuntime(state_root, [sys.executable, "-m", "harness.runtime"], "bundled-cli", env=env)
 
 
-BUILT_IN = ("bundled", "bundled-cli")
-
-
 def runtime_binary(choice: str) -> str:
     """The binary of a CLI runtime named by --runtime (a name on PATH, or a path); RuntimeNotFound names the fix."""
     binary = shutil.which(choice) if "/" not in choice else (choice if os.access(choice, os.X_OK) else None)

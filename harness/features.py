@@ -32,41 +32,34 @@ def _cgroup2_root() -> bool:
         return False
 
 
+def _in_fresh_child_cgroup(check: Callable[[Path], bool]) -> bool:
+    """check(path) on a child cgroup of the cgroup2 root made for the probe and removed after; False where
+    there is none or it cannot be made (or read)."""
+    if not _cgroup2_root() or not os.access(CGROUP, os.W_OK):
+        return False
+    path = CGROUP / f"kharness-probe-{os.getpid()}"
+    try:
+        path.mkdir()
+    except OSError:
+        return False
+    try:
+        return check(path)
+    except OSError:
+        return False
+    finally:
+        path.rmdir()
+
+
 def _child_cgroup_has(filename: str) -> Callable[[], bool]:
     """True when a fresh child cgroup of the cgroup2 root exposes `filename`."""
-    def probe() -> bool:
-        if not _cgroup2_root() or not os.access(CGROUP, os.W_OK):
-            return False
-        path = CGROUP / f"kharness-probe-{os.getpid()}"
-        try:
-            path.mkdir()
-        except OSError:
-            return False
-        try:
-            return (path / filename).exists()
-        finally:
-            path.rmdir()
-    return probe
+    return lambda: _in_fresh_child_cgroup(lambda path: (path / filename).exists())
 
 
 def _child_cgroup_field(filename: str, key: str) -> Callable[[], bool]:
     """True when `filename` of a fresh child cgroup of the cgroup2 root has the flat key `key` (a counter of
     memory.events, say): a field can arrive long after its file."""
-    def probe() -> bool:
-        if not _cgroup2_root() or not os.access(CGROUP, os.W_OK):
-            return False
-        path = CGROUP / f"kharness-probe-{os.getpid()}"
-        try:
-            path.mkdir()
-        except OSError:
-            return False
-        try:
-            return any(line.split()[:1] == [key] for line in (path / filename).read_text().splitlines())
-        except OSError:
-            return False
-        finally:
-            path.rmdir()
-    return probe
+    return lambda: _in_fresh_child_cgroup(
+        lambda path: any(line.split()[:1] == [key] for line in (path / filename).read_text().splitlines()))
 
 
 def _syscall_exists(number: int, *args: int) -> Callable[[], bool]:

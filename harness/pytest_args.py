@@ -20,6 +20,7 @@ VALUE_OPTIONS = frozenset({
 
 BUILT_IN_RUNTIMES = ("bundled", "bundled-cli")
 REFERENCE_RUNTIMES = ("runc", "crun")
+ALL_RUNTIMES = BUILT_IN_RUNTIMES + REFERENCE_RUNTIMES  # what --runtime all means
 
 
 def split_paths(args: list[str], root: Path = PROJECT_ROOT) -> tuple[list[str], list[str]]:
@@ -55,7 +56,7 @@ def check_runtime(choice: str | None, packed: dict[str, Path]) -> None:
     that the image does not carry; `choice` may be a comma-separated list or "all" (harness.plugin).
     `packed`: name -> host path of the reference runtimes the image packs."""
     if choice == "all":
-        choice = ",".join(BUILT_IN_RUNTIMES + REFERENCE_RUNTIMES)
+        choice = ",".join(ALL_RUNTIMES)
     if choice and "," in choice:
         for one in choice.split(","):
             if one.strip():
