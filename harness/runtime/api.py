@@ -20,6 +20,7 @@ from .container_hooks import await_start_hooks, create_hooks_runner, kept_spec, 
 from .devices_v1 import devices_v1_for, planned_v1_devices_path, remove_v1_devices
 from .errors import ContainerError, SpecError
 from .fds import check_preserved_fds
+from .network_spec import network_config, networks_exist
 from .process import ContainerProcess, abandon, commit, confirm_exec, spawn_container
 from .record import replace
 from .rootfs_plan import rootfs_path
@@ -62,6 +63,7 @@ def create(bundle: str, container_id: str, root: str | None = None, syscalls: Sy
     text = read_config_text(config_path)
     spec = parse_config_text(text, config_path)
     check_supported(spec)
+    network = network_config(spec.annotations, spec)
     rootfs = rootfs_path(spec, bundle)
     if not os.path.isdir(rootfs):
         raise ContainerError(f"root.path: {rootfs} is not a directory")
@@ -91,6 +93,9 @@ def create(bundle: str, container_id: str, root: str | None = None, syscalls: Sy
                 started = process_start_time(pid)
                 record = replace(record, pid=pid, start_time=started[0] if started else 0)
                 states.save(record)  # from here `list` shows it "creating", and `delete --force` can kill it
+                if network.bridged:  # before "go": the container's program never runs without its network
+                    from .network import attach
+                    attach(network, states.root, container_id, pid)
 
             if spec.process.terminal:
                 console = connect_console_socket(console_socket)
@@ -110,6 +115,8 @@ def create(bundle: str, container_id: str, root: str | None = None, syscalls: Sy
             destroy(placement.cgroup)
         if devices is not None:
             devices.remove()
+        if network.bridged:
+            _release_network(states, container_id)
         states.remove(container_id)
         raise
     finally:
@@ -265,9 +272,18 @@ def delete(container_id: str, force: bool = False, root: str | None = None) -> N
                 destroy(Cgroup(root, cgroup_path(planned.linux.cgroups_path, container_id)) if root else None)
                 remove_v1_devices(planned_v1_devices_path(planned.linux.resources, planned.linux.cgroups_path,
                                                           container_id))
+        _release_network(states, container_id)  # by the container's id: a create that died mid-way leaves one too
         states.remove(container_id)
         if record is not None:
             run_poststop(record, spec)
+
+
+def _release_network(states: StateDir, container_id: str) -> None:
+    """The veth pair, address lease and (with its last container) bridge of a container; nothing to do, and no
+    pyroute2 import, when no network was ever made."""
+    if networks_exist():
+        from .network import release
+        release(states.root, container_id)
 
 
 def _planned_spec(states: StateDir, container_id: str) -> Spec | None:
