@@ -2,8 +2,10 @@
 
 attach (after clone, before the init runs anything of the container):
     lock the networks (network_leases.py); forget leases whose container is gone
-    the bridge: made on first use (STP off, up, host 1 of the network's subnets, IPv4 forwarding off on it, so
-      two bridges never route to each other even on a host that forwards), or taken as it is when it existed
+    the bridge: made on first use (STP off, up, host 1 of the network's subnets), or taken as it is when it
+      existed; and a policy rule per IP version: what enters from it for any network's subnet (10.199.0.0/16,
+      fd6b:6861:7200::/48) is prohibited, so two bridges never route to each other, even on a host that
+      forwards (ip_forward=1 rewrites every link's own forwarding setting, so that setting cannot do it)
     a lease: the lowest free host number, written down before any link exists
     a veth pair: the host end kh<hash> a port of the bridge, the other end made directly in the container's
       network namespace as eth0 (MTU, MAC as configured)
@@ -29,6 +31,10 @@ from .record import replace
 from .network_spec import NetworkConfig
 
 INNER_NAME = "eth0"
+# The pools of every network (network_leases.py), and where the isolation rules go: before "lookup main" (32766).
+ALL_NETWORKS_V4, ALL_NETWORKS_V6 = "10.199.0.0", "fd6b:6861:7200::"
+ISOLATION_PRIORITY = 1000
+ENOENT = 2
 IFA_F_NODAD = 0x02
 
 
@@ -125,7 +131,6 @@ def _network(leases: Leases, ipr, bridge: str) -> Network:
         if index is None:
             ipr.link("add", ifname=bridge, kind="bridge", br_stp_state=0, br_forward_delay=0)
             index = link_index(ipr, bridge)
-            _write_sysctl(f"/proc/sys/net/ipv4/conf/{bridge}/forwarding", "0")
         added = []
         for family in (4, 6):
             address = network.interface(family, 1)
@@ -135,6 +140,7 @@ def _network(leases: Leases, ipr, bridge: str) -> Network:
                 if _ignoring(EEXIST, ipr.addr, "add", index=index, address=plain, prefixlen=int(prefix), **flags):
                     added.append(address)
         ipr.link("set", index=index, state="up")
+        _isolation_rules(ipr, network, "add")
         if existing is not None:
             network = replace(network, added_addresses=added)
             leases.save_network(network)
@@ -144,7 +150,21 @@ def _network(leases: Leases, ipr, bridge: str) -> Network:
     return network
 
 
+def _isolation_rules(ipr, network: Network, verb: str) -> None:
+    """Add or delete the rules that keep traffic from this bridge off every other network (see the docstring)."""
+    for family, destination, length in ((socket.AF_INET, ALL_NETWORKS_V4, 16), (socket.AF_INET6, ALL_NETWORKS_V6, 48)):
+        if family == socket.AF_INET6 and network.ipv6 is None:
+            continue
+        rule = dict(family=family, iifname=network.bridge, dst=destination, dst_len=length,
+                    action="FR_ACT_PROHIBIT", priority=ISOLATION_PRIORITY)
+        if verb == "add":
+            _ignoring(EEXIST, ipr.rule, "add", **rule)
+        else:
+            _ignoring(ENOENT, ipr.rule, "del", **rule)
+
+
 def _remove_network(leases: Leases, ipr, network: Network) -> None:
+    _isolation_rules(ipr, network, "del")
     index = link_index(ipr, network.bridge)
     if index is not None and network.created_bridge:
         _ignoring(ENODEV, ipr.link, "del", index=index)
@@ -200,11 +220,3 @@ def _ignoring(code: int, call, *args, **kwargs) -> bool:
             raise
         return False
     return True
-
-
-def _write_sysctl(path: str, value: str) -> None:
-    try:
-        with open(path, "w") as file:
-            file.write(value)
-    except OSError as error:
-        raise ContainerError(f"write {value} to {path}: {error.strerror}") from error
