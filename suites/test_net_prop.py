@@ -1,0 +1,123 @@
+"""Bridged networks at scale: 16 concurrent creates on one bridge, and a property over any 1-16 containers on 1-3
+bridges: reachability is exactly "on the same bridge", and afterwards the host's network is as it was."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from harness.containers import BundledRuntime, SabotagedRuntime
+
+from .conftest import ContainerFactory
+from .net_support import bridge_name, bridged, host_network, lease, network_leftovers, reachability, tcp_listener
+
+# Examples of the property beyond the explicit 16-container one: each boots up to 16 containers (seconds each under
+# TCG), so CI keeps a few; KHARNESS_NETWORK_EXAMPLES asks for more.
+NETWORK_EXAMPLES = int(os.environ.get("KHARNESS_NETWORK_EXAMPLES", "4"))
+CONCURRENT = 16
+
+
+def create_concurrently(factory: ContainerFactory, configs: list[dict]) -> list[str]:
+    """Create one container per config, all at once: forked processes for the library API (a create forks, which
+    a thread of a multi-threaded process should not), threads for a CLI runtime. The ids, in config order."""
+    ids = [factory.new_id() for _ in configs]
+    bundles = [factory.bundles.bundle(config) for config in configs]
+    runtime = factory.runtime.inner if isinstance(factory.runtime, SabotagedRuntime) else factory.runtime
+    factory.started.extend(ids)  # deleted at teardown whatever happens next
+    if isinstance(runtime, BundledRuntime):
+        pids = []
+        for cid, bundle in zip(ids, bundles):
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    factory.runtime.create(bundle, cid, factory.workdir / f"{cid}.out")
+                    code = 0
+                finally:
+                    os._exit(code)
+            pids.append(pid)
+        failed = [cid for cid, pid in zip(ids, pids) if os.waitpid(pid, 0)[1] != 0]
+    else:
+        failed = []
+
+        def create(cid, bundle):
+            try:
+                factory.runtime.create(bundle, cid, factory.workdir / f"{cid}.out")
+            except Exception:  # noqa: BLE001 - named in the assertion below
+                failed.append(cid)
+        threads = [threading.Thread(target=create, args=pair) for pair in zip(ids, bundles)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert not failed, f"{len(failed)} of {len(ids)} concurrent creates failed: {failed}"
+    return ids
+
+
+def pids_of(runtime, ids: list[str]) -> dict[str, int]:
+    return {cid: int(runtime.state(cid)["pid"]) for cid in ids}
+
+
+def test_sixteen_concurrent_creates_on_one_bridge_get_distinct_addresses_and_all_reach_each_other(container,
+                                                                                                  runtime):
+    """16 containers created at the same moment on one bridge hold 16 distinct IPv4 and IPv6 addresses, and a TCP
+    connect from the first one's network namespace reaches a listener in every one of them, and so does the host's."""
+    bridge = bridge_name()
+    ids = create_concurrently(container, [bridged(container.config(["sleep", "600"]), bridge)
+                                          for _ in range(CONCURRENT)])
+    leases = {cid: lease(runtime, cid) for cid in ids}
+    ipv4 = [held.address for held in leases.values()]
+    assert len(set(ipv4)) == CONCURRENT, f"duplicate IPv4 addresses among {sorted(ipv4)}"
+    ipv6 = [held.address6 for held in leases.values() if held.address6 is not None]
+    assert len(set(ipv6)) == len(ipv6), f"duplicate IPv6 addresses among {sorted(ipv6)}"
+    pids = pids_of(runtime, ids)
+    listeners = [tcp_listener(pid) for pid in pids.values()]
+    try:
+        targets = {cid: (leases[cid].address, server.getsockname()[1]) for cid, server in zip(ids, listeners)}
+        outcome = reachability({"first": pids[ids[0]], "host": os.getpid()}, targets)
+    finally:
+        for server in listeners:
+            server.close()
+    unreachable = sorted((source, target, code) for (source, target), code in outcome.items() if code != 0)
+    assert not unreachable, f"not reachable on bridge {bridge} (source, container, errno): {unreachable}"
+
+
+@settings(max_examples=NETWORK_EXAMPLES, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                HealthCheck.too_slow])
+@example(layout=[0, 1, 2] * 5 + [0])
+@given(layout=st.lists(st.integers(min_value=0, max_value=2), min_size=1, max_size=CONCURRENT))
+def test_reachability_is_exactly_same_bridge_and_teardown_restores_the_host(runtime, bundles, workdir, layout):
+    """Containers i and j (layout[i] names the bridge of container i) reach each other over TCP exactly when they
+    share a bridge; after every container is deleted, the host's links, addresses and routes equal those before
+    and no lease or network is left."""
+    before, leftovers = host_network(), network_leftovers()
+    factory = ContainerFactory(runtime, bundles, workdir)
+    names = {index: bridge_name() for index in set(layout)}
+    try:
+        ids = []
+        for index in layout:
+            ids.append(factory.start(config=bridged(factory.config(["sleep", "600"]), names[index])).cid)
+        pids = pids_of(runtime, ids)
+        listeners = [tcp_listener(pid) for pid in pids.values()]
+        try:
+            targets = {cid: (lease(runtime, cid).address, server.getsockname()[1]) for cid, server in
+                       zip(ids, listeners)}
+            outcome = reachability(pids, targets)
+        finally:
+            for server in listeners:
+                server.close()
+        bridge_of = dict(zip(ids, layout))
+        wrong = sorted((bridge_of[source], bridge_of[target], "reached" if code == 0 else "unreachable")
+                       for (source, target), code in outcome.items()
+                       if (code == 0) != (bridge_of[source] == bridge_of[target]))
+        assert not wrong, f"reachability differs from 'same bridge' for (bridge, bridge, outcome): {wrong}"
+    finally:
+        factory.cleanup()
+    after = host_network()
+    for key in ("links", "addresses", "routes"):
+        assert after[key] == before[key], (f"after teardown the host's {key} differ: added "
+                                          f"{sorted(after[key] - before[key])}, removed {sorted(before[key] - after[key])}")
+    assert network_leftovers() == leftovers, f"left in the lease store: {network_leftovers()}"
