@@ -60,7 +60,8 @@ def guest_paths(only: str | None) -> list[str]:
 # The suites' and benchmarks' knobs: set on the host, they reach pytest in every guest (nothing else of the
 # host's environment does, so a guest run does not depend on the shell it was started from).
 SUITE_ENV = ("KHARNESS_LIFECYCLE_RUNS", "KHARNESS_CONFORMANCE_EXAMPLES", "KHARNESS_HYPOTHESIS_PROFILE",
-             "KHARNESS_BENCH_ROUNDS", "KHARNESS_RUNTIME", "KHARNESS_SABOTAGE", "KHARNESS_TEST_TIMEOUT")
+             "KHARNESS_BENCH_ROUNDS", "KHARNESS_RUNTIME", "KHARNESS_SABOTAGE", "KHARNESS_TEST_TIMEOUT",
+             "KHARNESS_NETWORK_EXAMPLES")
 
 
 def packed_runtimes() -> dict[str, Path]:
