@@ -116,8 +116,9 @@ def reachability(sources: dict[str, int], targets: dict[str, tuple[str, int]],
 
 
 def host_network() -> dict[str, set]:
-    """The host's links (name, kind), addresses (link, address/prefix) and routes (table, destination, gateway,
-    link), each as a set: equal before and after means the network left nothing and changed nothing."""
+    """The host's links (name, kind), addresses (link, address/prefix) and routes of the main and local tables
+    (table, destination, gateway, link), each as a set: equal before and after means the network left nothing and
+    changed nothing."""
     from harness.runtime.netlink import route_socket
     with route_socket() as ipr:
         names = {}
@@ -129,8 +130,9 @@ def host_network() -> dict[str, set]:
         addresses = {(names.get(message["index"]), f"{message.get_attr('IFA_ADDRESS')}/{message['prefixlen']}")
                      for message in ipr.get_addr()}
         routes = set()
-        for family in (socket.AF_INET, socket.AF_INET6):
-            for route in ipr.get_routes(family=family, table=254):
+        for family, table in ((socket.AF_INET, 254), (socket.AF_INET, 255), (socket.AF_INET6, 254),
+                              (socket.AF_INET6, 255)):  # main and local: a bridge's address adds to both
+            for route in ipr.get_routes(family=family, table=table):
                 routes.add((route.get_attr("RTA_TABLE"), f"{route.get_attr('RTA_DST')}/{route['dst_len']}",
                             route.get_attr("RTA_GATEWAY"), names.get(route.get_attr("RTA_OIF"))))
     return {"links": links, "addresses": addresses, "routes": routes}

@@ -60,7 +60,7 @@ def test_eth0_has_the_configured_mtu_mac_lease_and_default_route(container, clea
     output = running.wait_output("done")
     lines = output.split("\n")
     assert lines[0] == "1400", f"eth0's MTU inside is {lines[0]!r}, the annotation asked for 1400"
-    assert lines[1] == "02:42:ac:11:00:99", f"eth0's MAC inside is {lines[1]!r}, the annotation asked for 02:42:ac:11:00:99"
+    assert lines[1] == "02:42:ac:11:00:99", f"eth0's MAC inside is {lines[1]!r}, not the annotation's"
     assert sorted(lines[2:4]) == ["eth0", "lo"], f"links inside: {lines[2:5]}, expected eth0 and lo only"
     assert f"inet {granted.ipv4}" in output, f"eth0 lacks its lease's address {granted.ipv4}: {output}"
     gateway = granted.ipv4.rsplit(".", 1)[0] + ".1"
@@ -122,8 +122,8 @@ def test_containers_on_different_bridges_cannot_reach_each_other(container, clea
         with open(forwarding, "w") as file:
             file.write(saved)
         server.close()
-    assert outcome[("neighbour", "target")] == 0, \
-        f"control: a container on {home} could not connect to another on it: {errno.errorcode.get(outcome[('neighbour', 'target')])}"
+    control = outcome[("neighbour", "target")]
+    assert control == 0, f"control: a container on {home} could not connect to another: {errno.errorcode.get(control)}"
     assert outcome[("stranger", "target")] != 0, f"a container on bridge {other} reached one on bridge {home}"
     ping = f"ping -c1 -W3 {target_lease.address}; echo ping-exit $?"
     control = container.run(config=bridged(container.config(["sh", "-c", ping]), home, capabilities=ICMP))
