@@ -26,7 +26,7 @@ def create_concurrently(factory: ContainerFactory, configs: list[dict]) -> list[
     ids = [factory.new_id() for _ in configs]
     bundles = [factory.bundles.bundle(config) for config in configs]
     runtime = factory.runtime.inner if isinstance(factory.runtime, SabotagedRuntime) else factory.runtime
-    factory.started.extend(ids)  # deleted at teardown whatever happens next
+    errors: dict[str, str] = {}
     if isinstance(runtime, BundledRuntime):
         pids = []
         for cid, bundle in zip(ids, bundles):
@@ -36,24 +36,30 @@ def create_concurrently(factory: ContainerFactory, configs: list[dict]) -> list[
                 try:
                     factory.runtime.create(bundle, cid, factory.workdir / f"{cid}.out")
                     code = 0
+                except BaseException as error:  # noqa: BLE001 - the parent reads it from the file
+                    (factory.workdir / f"{cid}.error").write_text(f"{type(error).__name__}: {error}")
                 finally:
                     os._exit(code)
             pids.append(pid)
-        failed = [cid for cid, pid in zip(ids, pids) if os.waitpid(pid, 0)[1] != 0]
+        for cid, pid in zip(ids, pids):
+            if os.waitpid(pid, 0)[1] != 0:
+                path = factory.workdir / f"{cid}.error"
+                errors[cid] = path.read_text() if path.exists() else "the creating process died"
     else:
-        failed = []
-
         def create(cid, bundle):
             try:
                 factory.runtime.create(bundle, cid, factory.workdir / f"{cid}.out")
-            except Exception:  # noqa: BLE001 - named in the assertion below
-                failed.append(cid)
+            except Exception as error:  # noqa: BLE001 - named in the assertion below
+                errors[cid] = f"{type(error).__name__}: {error}"
         threads = [threading.Thread(target=create, args=pair) for pair in zip(ids, bundles)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-    assert not failed, f"{len(failed)} of {len(ids)} concurrent creates failed: {failed}"
+    # Deleted at teardown either way; a failed one may have left nothing to delete.
+    factory.started.extend(cid for cid in ids if cid not in errors)
+    factory.failed.extend(errors)
+    assert not errors, f"{len(errors)} of {len(ids)} concurrent creates failed: {errors}"
     return ids
 
 

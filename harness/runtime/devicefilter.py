@@ -1,5 +1,7 @@
 """linux.resources.devices on cgroup v2: the rules compiled into a BPF_PROG_TYPE_CGROUP_DEVICE program, attached."""
 
+import errno
+
 from . import bpf
 from .bpf import R0, R1, R2, R3, R4, R5
 from .errors import ContainerError, SpecError, SyscallError
@@ -141,8 +143,12 @@ def _load(program: bytes, syscalls: Syscalls) -> int:
     try:
         return syscalls.bpf_prog_load(bpf.BPF_PROG_TYPE_CGROUP_DEVICE, program, LICENSE, PROGRAM_NAME,
                                       expected_attach_type=bpf.BPF_CGROUP_DEVICE)
-    except SyscallError:
-        pass  # loaded again below with a log buffer: the verifier says why only when it is given one
+    except SyscallError as error:
+        if error.errno == errno.EPERM:
+            loaded = _load_with_memlock_lifted(program, syscalls)
+            if loaded is not None:
+                return loaded
+        # Otherwise loaded again below with a log buffer: the verifier says why only when it is given one.
     try:
         return syscalls.bpf_prog_load(bpf.BPF_PROG_TYPE_CGROUP_DEVICE, program, LICENSE, PROGRAM_NAME,
                                       expected_attach_type=bpf.BPF_CGROUP_DEVICE, log_size=VERIFIER_LOG_SIZE)
@@ -150,3 +156,30 @@ def _load(program: bytes, syscalls: Syscalls) -> int:
         log = getattr(error, "verifier_log", "").strip()
         raise ContainerError(f"linux.resources.devices: loading the device program: {error}"
                              + (f"; verifier log:\n{log}" if log else "")) from error
+
+
+def _load_with_memlock_lifted(program: bytes, syscalls: Syscalls) -> int | None:
+    """The load again with RLIMIT_MEMLOCK lifted, or None if that cannot be done or does not help.
+
+    Before Linux 5.11 a BPF program's memory is charged against RLIMIT_MEMLOCK, and the programs that the
+    user's other containers hold count too: the 17th container of a host fails with EPERM (seen on 5.10 with 16
+    concurrent creates). runc lifts the limit as well; here only around the load, so that the container, forked
+    later by this process, inherits the limit it had.
+    """
+    import resource
+    saved = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+    if saved[0] == resource.RLIM_INFINITY:
+        return None  # not the limit, then
+    try:
+        resource.setrlimit(resource.RLIMIT_MEMLOCK, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    except (ValueError, OSError):  # without CAP_SYS_RESOURCE: the hard limit is as far as it goes
+        if saved[0] == saved[1]:
+            return None
+        resource.setrlimit(resource.RLIMIT_MEMLOCK, (saved[1], saved[1]))
+    try:
+        return syscalls.bpf_prog_load(bpf.BPF_PROG_TYPE_CGROUP_DEVICE, program, LICENSE, PROGRAM_NAME,
+                                      expected_attach_type=bpf.BPF_CGROUP_DEVICE)
+    except SyscallError:
+        return None
+    finally:
+        resource.setrlimit(resource.RLIMIT_MEMLOCK, saved)

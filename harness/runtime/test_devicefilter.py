@@ -179,3 +179,24 @@ def test_a_refused_attach_names_the_call_and_closes_the_program():
     with pytest.raises(ContainerError, match=r"attaching the device program.*BPF_PROG_ATTACH.*EBADF"):
         attach_device_filter((), 7, fake)
     assert fake.names()[-1] == "close"
+
+
+def test_a_load_refused_for_memlock_is_retried_with_the_limit_lifted_and_the_limit_restored():
+    """Before Linux 5.11 BPF memory counts against RLIMIT_MEMLOCK and a load beyond it fails with EPERM: the load
+    is retried with the limit lifted, and the process's limit is what it was afterwards (the container inherits
+    it). The fake refuses as such a kernel would: EPERM while the soft limit is the low one set here."""
+    import resource
+    saved = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+    low = 65536
+    if saved[1] != resource.RLIM_INFINITY and saved[1] <= low:
+        pytest.skip(f"RLIMIT_MEMLOCK's hard limit {saved[1]} leaves nothing to lift")
+    fake = RecordingSyscalls()
+    fake.fail("bpf_prog_load", errno.EPERM,
+              when=lambda arguments: resource.getrlimit(resource.RLIMIT_MEMLOCK)[0] == low)
+    resource.setrlimit(resource.RLIMIT_MEMLOCK, (low, saved[1]))
+    try:
+        attach_device_filter(RUNC_DEFAULT, 7, fake)
+        assert resource.getrlimit(resource.RLIMIT_MEMLOCK) == (low, saved[1])
+    finally:
+        resource.setrlimit(resource.RLIMIT_MEMLOCK, saved)
+    assert fake.names() == ["bpf_prog_load", "bpf_prog_load", "bpf_prog_attach", "close"]
