@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 import socket
 
 from .errors import ContainerError
@@ -51,6 +52,7 @@ def attach(config: NetworkConfig, root: str, container_id: str, pid: int, leases
     """Put the network namespace of process `pid` on bridge `config.bridge`; the lease says its addresses.
     ContainerError naming the bridge and the step on failure, after undoing every step done."""
     leases = leases or Leases()
+    _check_own_namespace(pid, container_id)
     with leases.locked(), route_socket() as ipr:
         _forget_stale(leases, ipr)
         network = _network(leases, ipr, config.bridge)
@@ -64,6 +66,19 @@ def attach(config: NetworkConfig, root: str, container_id: str, pid: int, leases
                     from error
             raise
         return lease
+
+
+def _check_own_namespace(pid: int, container_id: str) -> None:
+    """Refuse a process in this process's own network namespace: its "eth0" would be made on the host."""
+    try:
+        theirs, ours = os.stat(f"/proc/{pid}/ns/net"), os.stat("/proc/self/ns/net")
+    except OSError as error:
+        raise ContainerError(f"network of container {container_id!r}: {error.filename}: {error.strerror} "
+                             f"(its process {pid} is gone)") from error
+    if (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino):
+        raise ContainerError(f"network of container {container_id!r}: process {pid} shares the host's network "
+                             "namespace; a bridged container needs its own (a network entry without a path in "
+                             "linux.namespaces)")
 
 
 def release(root: str, container_id: str, leases: Leases | None = None) -> list[Lease]:
