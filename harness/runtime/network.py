@@ -27,7 +27,7 @@ import socket
 
 from .errors import ContainerError
 from .netlink import EEXIST, ENODEV, error_code, link_index, route_socket
-from .network_leases import Lease, Leases, Network, container_gone
+from .network_leases import GATEWAY_HOST, Lease, Leases, Network, container_gone
 from .record import replace
 from .network_spec import NetworkConfig
 
@@ -35,7 +35,8 @@ INNER_NAME = "eth0"
 # The pools of every network (network_leases.py), and where the isolation rules go: before "lookup main" (32766).
 ALL_NETWORKS_V4, ALL_NETWORKS_V6 = "10.199.0.0", "fd6b:6861:7200::"
 ISOLATION_PRIORITY = 1000
-ENOENT = 2
+ENOENT, EADDRNOTAVAIL = 2, 99
+IFF_UP = 0x1
 IFA_F_NODAD = 0x02
 
 
@@ -55,7 +56,13 @@ def attach(config: NetworkConfig, root: str, container_id: str, pid: int, leases
     _check_own_namespace(pid, container_id)
     with leases.locked(), route_socket() as ipr:
         _forget_stale(leases, ipr)
-        network = _network(leases, ipr, config.bridge)
+        try:
+            network = _network(leases, ipr, config.bridge)
+        except Exception as error:
+            if isinstance(error, ContainerError):
+                raise
+            raise ContainerError(f"network bridge:{config.bridge} of container {container_id!r}: setting up the "
+                                 f"bridge: {error}") from error
         lease = leases.allocate(network, root, container_id)
         try:
             _veth_pair(ipr, network, lease, config, pid)
@@ -125,42 +132,48 @@ def _drop(leases: Leases, ipr, lease: Lease) -> None:
 
 
 def _network(leases: Leases, ipr, bridge: str) -> Network:
-    """The network of `bridge`, its bridge made (or found) and addressed."""
+    """The network of `bridge`, its bridge made (or found) and addressed. What it changes on a bridge that existed
+    is recorded step by step, so that a failure midway (or the last release) undoes exactly that."""
     network = leases.network(bridge)
-    if network is not None and link_index(ipr, bridge) is not None:
+    index = link_index(ipr, bridge)
+    if network is not None and index is not None:
         return network
-    if network is not None:  # its bridge was removed behind our back: start it again
-        leases.remove_network(network)
-    existing = link_index(ipr, bridge)
-    if existing is not None:
-        kind = _kind(ipr, existing)
+    if index is not None:
+        kind = _kind(ipr, index)
         if kind != "bridge":
             raise ContainerError(f"network bridge:{bridge}: a link named {bridge} exists and is a "
                                  f"{kind or 'plain device'}, not a bridge; choose another name")
-    taken = _host_subnets(ipr)
-    network = leases.add_network(bridge, created_bridge=existing is None, ipv6=ipv6_available(),
-                                 in_use=lambda subnet: any(ipaddress.ip_network(subnet).overlaps(other)
-                                                           for other in taken))
+    if network is None:
+        taken = _host_subnets(ipr)
+        network = leases.add_network(bridge, created_bridge=index is None, ipv6=ipv6_available(),
+                                     in_use=lambda subnet: any(ipaddress.ip_network(subnet).overlaps(other)
+                                                               for other in taken))
+    else:
+        # Its bridge was deleted behind our back: made again on the same subnets. The leases of its containers
+        # stay, so no address a live container holds is handed out again.
+        network = replace(network, created_bridge=True, added_addresses=[], brought_up=False)
+        leases.save_network(network)
     try:
-        index = existing
         if index is None:
             ipr.link("add", ifname=bridge, kind="bridge", br_stp_state=0, br_forward_delay=0)
             index = link_index(ipr, bridge)
-        added = []
         for family in (4, 6):
-            address = network.interface(family, 1)
+            address = network.interface(family, GATEWAY_HOST)
             if address is not None:
                 plain, prefix = address.split("/")
                 flags = {"flags": IFA_F_NODAD} if family == 6 else {}
-                if _ignoring(EEXIST, ipr.addr, "add", index=index, address=plain, prefixlen=int(prefix), **flags):
-                    added.append(address)
-        ipr.link("set", index=index, state="up")
+                if _ignoring(EEXIST, ipr.addr, "add", index=index, address=plain, prefixlen=int(prefix), **flags) \
+                        and not network.created_bridge:
+                    network = replace(network, added_addresses=[*network.added_addresses, address])
+                    leases.save_network(network)
+        if not ipr.get_links(index)[0]["flags"] & IFF_UP:
+            ipr.link("set", index=index, state="up")
+            if not network.created_bridge:
+                network = replace(network, brought_up=True)
+                leases.save_network(network)
         _isolation_rules(ipr, network, "add")
-        if existing is not None:
-            network = replace(network, added_addresses=added)
-            leases.save_network(network)
     except BaseException:
-        _remove_network(leases, ipr, network)
+        _remove_network(leases, ipr, network, forget=not leases.leases(network))
         raise
     return network
 
@@ -178,7 +191,9 @@ def _isolation_rules(ipr, network: Network, verb: str) -> None:
             _ignoring(ENOENT, ipr.rule, "del", **rule)
 
 
-def _remove_network(leases: Leases, ipr, network: Network) -> None:
+def _remove_network(leases: Leases, ipr, network: Network, forget: bool = True) -> None:
+    """Undo what the runtime did for `network`: its rules, and its bridge, or on a bridge that existed the
+    addresses it added and the up it set; with `forget`, its state too."""
     _isolation_rules(ipr, network, "del")
     index = link_index(ipr, network.bridge)
     if index is not None and network.created_bridge:
@@ -186,8 +201,11 @@ def _remove_network(leases: Leases, ipr, network: Network) -> None:
     elif index is not None:
         for address in network.added_addresses:
             plain, prefix = address.split("/")
-            _ignoring(ENODEV, ipr.addr, "del", index=index, address=plain, prefixlen=int(prefix))
-    leases.remove_network(network)
+            _ignoring(EADDRNOTAVAIL, ipr.addr, "del", index=index, address=plain, prefixlen=int(prefix))
+        if network.brought_up:
+            ipr.link("set", index=index, state="down")
+    if forget:
+        leases.remove_network(network)
 
 
 def _veth_pair(ipr, network: Network, lease: Lease, config: NetworkConfig, pid: int) -> None:

@@ -1,9 +1,10 @@
 """Networks and address leases on disk: one subnet pair per bridge, one lease file per container, under one lock.
 
-    ROOT/lock                    flock(LOCK_EX) around every change of any network (network.py holds it
-                                 through a whole attach or release, so two creates never see the same free host)
-    ROOT/NAME/network.json       {"bridge", "index", "ipv4", "ipv6", "created_bridge", "added_addresses"}
-    ROOT/NAME/leases/H.json      host number H of the subnets: {"root", "container", "veth", "ipv4", "ipv6", ...}
+    ROOT/lock                             flock(LOCK_EX) around every change of any network (network.py holds
+                                          it through a whole attach or release, so two creates never see the
+                                          same free host)
+    ROOT/networks/NAME/network.json       {"bridge", "index", "ipv4", "ipv6", "created_bridge", ...}
+    ROOT/networks/NAME/leases/H.json      host number H of the subnets: {"root", "container", "veth", "ipv4", ...}
 
 A lease file is made with O_CREAT|O_EXCL under its host number: even a writer that skipped the lock could not be
 handed an address another container holds. ROOT is /run/kharness-networks (KHARNESS_NETWORK_ROOT overrides it,
@@ -21,7 +22,7 @@ import os
 from collections.abc import Callable, Iterator
 
 from .errors import ContainerError
-from .network_spec import network_root, networks_exist
+from .network_spec import NETWORKS, network_root, networks_exist
 from .record import as_dict, field, record
 
 # Network N gets 10.199.N.0/24 and fd6b:6861:7200:N::/64 (N: 0-255). The bridge is host 1 of both; containers
@@ -44,6 +45,7 @@ class Network:
     ipv6: str | None  # None on a kernel without IPv6
     created_bridge: bool
     added_addresses: list[str] = field(default_factory=list)  # "ADDRESS/PREFIX" put on a bridge that existed
+    brought_up: bool = False  # whether the runtime set a bridge that existed (and was down) up
 
     def gateway(self, family: int) -> str | None:
         """The bridge's own address in the subnet of IP version `family` (4 or 6), without its prefix."""
@@ -105,14 +107,15 @@ class Leases:
         return networks_exist(self.root)
 
     def _directory(self, bridge: str) -> str:
-        return os.path.join(self.root, bridge)
+        return os.path.join(self.root, NETWORKS, bridge)
 
     def networks(self) -> list[Network]:
-        if not os.path.isdir(self.root):
+        directory = os.path.join(self.root, NETWORKS)
+        if not os.path.isdir(directory):
             return []
         found = []
-        for name in sorted(os.listdir(self.root)):
-            network = self.network(name) if name != "lock" else None
+        for name in sorted(os.listdir(directory)):
+            network = self.network(name) if os.path.isdir(os.path.join(directory, name)) else None
             if network is not None:
                 found.append(network)
         return found
@@ -177,12 +180,12 @@ class Leases:
         directory = os.path.join(self._directory(network.bridge), LEASES)
         root = os.path.abspath(root)
         for host in range(FIRST_HOST, LAST_HOST + 1):
-            lease = Lease(network.bridge, host, root, container_id, veth_name(root, container_id),
-                          network.interface(4, host), network.interface(6, host))
             try:
                 fd = os.open(os.path.join(directory, f"{host}.json"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             except FileExistsError:
                 continue
+            lease = Lease(network.bridge, host, root, container_id, veth_name(root, container_id),
+                          network.interface(4, host), network.interface(6, host))
             with os.fdopen(fd, "w", encoding="utf-8") as file:
                 file.write(json.dumps(as_dict(lease)))
             return lease

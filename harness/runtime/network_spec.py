@@ -32,6 +32,7 @@ MAC_ANNOTATION = ANNOTATION + ".mac"
 NONE, BRIDGE = "none", "bridge"
 # Where networks and leases live (network_leases.py): it outlives every runtime process, as the bridges do.
 DEFAULT_NETWORK_ROOT = "/run/kharness-networks"
+NETWORKS = "networks"  # ROOT/networks/NAME per network, beside ROOT/lock (network_leases.py)
 NETWORK_ROOT_VARIABLE = "KHARNESS_NETWORK_ROOT"
 DEFAULT_MTU = 1500
 MIN_MTU, MAX_MTU = 1280, 65535  # 1280: IPv6's minimum, and eth0 always has an IPv6 address where IPv6 exists
@@ -39,6 +40,7 @@ MIN_MTU, MAX_MTU = 1280, 65535  # 1280: IPv6's minimum, and eth0 always has an I
 # also names its state directory, so we keep to a safe alphabet.
 _BRIDGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}", re.ASCII)
 _MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+_DIGITS = re.compile(r"[0-9]{1,6}")  # ASCII only: str.isdigit() also takes "²" and "١٥٠٠"
 
 
 def network_root() -> str:
@@ -46,10 +48,9 @@ def network_root() -> str:
 
 
 def networks_exist(root: str | None = None) -> bool:
-    """Whether any network was ever made under `root` (a delete without one need not import pyroute2)."""
-    root = root or network_root()
+    """Whether any network exists under `root` (a delete without one need not import pyroute2)."""
     try:
-        return any(entry != "lock" for entry in os.listdir(root))
+        return bool(os.listdir(os.path.join(root or network_root(), NETWORKS)))
     except FileNotFoundError:
         return False
 
@@ -74,7 +75,7 @@ def network_config(annotations, spec: Spec | None = None) -> NetworkConfig:
     mode_text = annotations.get(ANNOTATION, NONE)
     path = f'annotations["{ANNOTATION}"]'
     mode, _, bridge = mode_text.partition(":")
-    if mode == NONE and not bridge:
+    if mode_text == NONE:
         for key in (MTU_ANNOTATION, MAC_ANNOTATION):
             if key in annotations:
                 raise SpecError(f'annotations["{key}"]', f"set, but {ANNOTATION} is {mode_text!r}: only a bridged "
@@ -98,7 +99,7 @@ def _mtu(annotations) -> int:
     text = annotations.get(MTU_ANNOTATION)
     if text is None:
         return DEFAULT_MTU
-    if not text.isdigit() or not MIN_MTU <= int(text) <= MAX_MTU:
+    if not _DIGITS.fullmatch(text) or not MIN_MTU <= int(text) <= MAX_MTU:
         raise SpecError(f'annotations["{MTU_ANNOTATION}"]',
                         f"{text!r} is not an MTU: expected a whole number from {MIN_MTU} to {MAX_MTU}")
     return int(text)
