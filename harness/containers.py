@@ -144,7 +144,7 @@ class CliRuntime(Runtime):
             path = bundle / "config.json"
             config = json.loads(path.read_text())
             hooked = with_network_hooks(config, str(self.state_root))
-            if hooked is not config:
+            if hooked is not config and not _has_network_hooks(config):  # a bundle used twice gets them once
                 path.write_text(json.dumps(hooked, indent=1))
         return bundle
 
@@ -268,6 +268,11 @@ class SabotagedRuntime(Runtime):
 
     def delete(self, cid: str, force: bool = True, missing_ok: bool = False) -> None:
         self.inner.delete(cid, force, missing_ok=missing_ok)
+
+
+def _has_network_hooks(config: dict) -> bool:
+    return any("harness.runtime.network_hook" in hook.get("args", [])
+               for hook in config.get("hooks", {}).get("prestart", []))
 
 
 def _bundled_cli(state_root: Path) -> CliRuntime:

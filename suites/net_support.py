@@ -3,6 +3,7 @@ from inside a container's network namespace by a thread of the test, and the lef
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import secrets
@@ -17,7 +18,7 @@ from harness.runtime.network_leases import Lease, Leases
 from harness.runtime.network_spec import ANNOTATION, MAC_ANNOTATION, MTU_ANNOTATION
 from harness.runtime.syscalls import Syscalls
 
-PROBE_TIMEOUT = 3.0  # seconds a connect or datagram may take before it counts as "not reachable"
+PROBE_TIMEOUT = 5.0  # seconds a connect or datagram may take before it counts as "not reachable"
 
 
 def bridge_name() -> str:
@@ -116,9 +117,9 @@ def reachability(sources: dict[str, int], targets: dict[str, tuple[str, int]],
 
 
 def host_network() -> dict[str, set]:
-    """The host's links (name, kind), addresses (link, address/prefix) and routes of the main and local tables
-    (table, destination, gateway, link), each as a set: equal before and after means the network left nothing and
-    changed nothing."""
+    """The host's links (name, kind), addresses (link, address/prefix), routes of the main and local tables
+    (table, destination, gateway, link) and policy rules, each as a set: equal before and after means the network
+    left nothing and changed nothing."""
     from harness.runtime.netlink import route_socket
     with route_socket() as ipr:
         names = {}
@@ -135,7 +136,31 @@ def host_network() -> dict[str, set]:
             for route in ipr.get_routes(family=family, table=table):
                 routes.add((route.get_attr("RTA_TABLE"), f"{route.get_attr('RTA_DST')}/{route['dst_len']}",
                             route.get_attr("RTA_GATEWAY"), names.get(route.get_attr("RTA_OIF"))))
-    return {"links": links, "addresses": addresses, "routes": routes}
+        rules = {(rule["family"], rule.get_attr("FRA_PRIORITY"), rule.get_attr("FRA_IIFNAME"),
+                  rule.get_attr("FRA_DST"), rule["dst_len"], rule["action"])
+                 for family in (socket.AF_INET, socket.AF_INET6) for rule in ipr.get_rules(family=family)}
+    return {"links": links, "addresses": addresses, "routes": routes, "rules": rules}
+
+
+@contextlib.contextmanager
+def forwarding_on():
+    """IPv4 and IPv6 forwarding on in the host for the block, as on a router or a Docker host, where only the
+    runtime's isolation rules keep bridges apart (with forwarding off the host drops what it would route anyway,
+    and an isolation test would pass without them); the old settings afterwards."""
+    paths = ["/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"]
+    saved = {}
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):  # a kernel without IPv6
+            with open(path) as file:
+                saved[path] = file.read().strip()
+            with open(path, "w") as file:
+                file.write("1")
+    try:
+        yield
+    finally:
+        for path, value in saved.items():
+            with open(path, "w") as file:
+                file.write(value)
 
 
 def network_leftovers() -> list[str]:

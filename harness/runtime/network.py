@@ -54,8 +54,11 @@ def attach(config: NetworkConfig, root: str, container_id: str, pid: int, leases
     ContainerError naming the bridge and the step on failure, after undoing every step done."""
     leases = leases or Leases()
     _check_own_namespace(pid, container_id)
-    with leases.locked(), route_socket() as ipr:
+    # pyroute2's import (seconds under TCG) before the lock, which every other create and delete waits for.
+    with route_socket() as ipr, leases.locked():
         _forget_stale(leases, ipr)
+        for earlier in leases.leases_of(root, container_id):  # a stale lease of an earlier container of this id
+            _drop(leases, ipr, earlier)
         try:
             network = _network(leases, ipr, config.bridge)
         except Exception as error:
@@ -93,12 +96,11 @@ def release(root: str, container_id: str, leases: Leases | None = None) -> list[
     leases = leases or Leases()
     if not leases.exists():
         return []
-    with leases.locked():
+    with route_socket() as ipr, leases.locked():
         mine = leases.leases_of(root, container_id)
-        if mine:
-            with route_socket() as ipr:
-                for lease in mine:
-                    _drop(leases, ipr, lease)
+        for lease in mine:
+            _drop(leases, ipr, lease)
+        _forget_stale(leases, ipr)
         return mine
 
 
@@ -113,10 +115,17 @@ def lease_of(root: str, container_id: str, leases: Leases | None = None) -> Leas
 
 
 def _forget_stale(leases: Leases, ipr) -> None:
+    """Under the lock: drop leases whose container is gone, files that hold no lease, and networks without any
+    lease (a runtime killed between making a bridge and leasing its first address leaves one)."""
     for network in leases.networks():
         for lease in leases.leases(network):
             if container_gone(lease):
                 _drop(leases, ipr, lease)
+        for path in leases.unreadable_leases(network):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        if leases.network(network.bridge) is not None and not leases.leases(network):
+            _remove_network(leases, ipr, network)
 
 
 def _drop(leases: Leases, ipr, lease: Lease) -> None:

@@ -171,23 +171,41 @@ class Leases:
                     found.append(Lease(**json.load(file)))
             except FileNotFoundError:
                 continue
-            except (ValueError, TypeError) as error:
-                raise ContainerError(f"lease {path} is corrupt ({error}): remove it") from error
+            except (ValueError, TypeError):
+                continue  # not one allocate wrote (it links complete files only): see unreadable_leases
         return found
+
+    def unreadable_leases(self, network: Network) -> list[str]:
+        """Paths of lease files that hold no lease (written by hand, or damaged): they only block their host
+        number, so the next attach removes them."""
+        directory = os.path.join(self._directory(network.bridge), LEASES)
+        if not os.path.isdir(directory):
+            return []
+        readable = {f"{lease.host}.json" for lease in self.leases(network)}
+        return [os.path.join(directory, name) for name in sorted(os.listdir(directory))
+                if name.endswith(".json") and name not in readable]
 
     def allocate(self, network: Network, root: str, container_id: str) -> Lease:
         """The lowest free host number of `network`, written down for this container before anyone uses it."""
         directory = os.path.join(self._directory(network.bridge), LEASES)
         root = os.path.abspath(root)
         for host in range(FIRST_HOST, LAST_HOST + 1):
-            try:
-                fd = os.open(os.path.join(directory, f"{host}.json"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
+            final = os.path.join(directory, f"{host}.json")
+            if os.path.exists(final):
                 continue
             lease = Lease(network.bridge, host, root, container_id, veth_name(root, container_id),
                           network.interface(4, host), network.interface(6, host))
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
+            # Written whole, then linked into place: link() fails with EEXIST like O_EXCL, and a runtime killed
+            # midway leaves a temporary file, never a half-written lease.
+            temporary = os.path.join(directory, f".{host}.{os.getpid()}.tmp")
+            with open(temporary, "w", encoding="utf-8") as file:
                 file.write(json.dumps(as_dict(lease)))
+            try:
+                os.link(temporary, final)
+            except FileExistsError:
+                continue
+            finally:
+                os.unlink(temporary)
             return lease
         raise ContainerError(f"network {network.bridge} is full: its {LAST_HOST - FIRST_HOST + 1} addresses are "
                              f"all leased; delete containers on it, or use another bridge")

@@ -333,6 +333,26 @@ def test_a_bridge_deleted_under_its_containers_is_made_again_without_reusing_the
     assert result["on_disk_after"] == []
 
 
+def test_a_network_left_without_a_lease_is_removed_by_the_next_release(tmp_path):
+    """A runtime killed after it made a bridge but before it leased an address leaves a network with no lease;
+    the next release (of any container) removes it: bridge, isolation rules and state."""
+    result = run_in_own_netns(tmp_path, '''
+        from harness.runtime.netlink import route_socket
+        result["before"] = snapshot()
+        store = Leases()
+        with route_socket() as ipr, store.locked():
+            network._network(store, ipr, "khorphan")
+        result["during"] = snapshot()
+        network.release(STATE, "someone-else")
+        result["after"] = snapshot()
+        result["on_disk_after"] = leftovers()
+    ''')
+    assert ["khorphan", "bridge"] in result["during"]["links"], "control: the orphaned bridge was not made"
+    assert result["after"]["links"] == result["before"]["links"]
+    assert result["after"]["rules"] == result["before"]["rules"]
+    assert result["on_disk_after"] == []
+
+
 def test_a_link_of_another_kind_with_the_bridges_name_is_refused(tmp_path):
     """A bridge name already taken by a link that is no bridge (a dummy, or a veth where the kernel has no dummy
     driver): attach raises ContainerError naming the link and its kind; the link stays, nothing is added (no

@@ -222,16 +222,20 @@ def test_a_corrupt_network_file_raises_container_error_naming_it(leases, content
         leases.networks()
 
 
-def test_a_corrupt_lease_file_raises_container_error_naming_it(leases, state_root):
-    """A lease file that is not JSON is a ContainerError naming the file."""
+def test_a_corrupt_lease_file_is_no_lease_but_keeps_its_host_until_removed(leases, state_root):
+    """A lease file that is not JSON (allocate never writes one: it links complete files) is not a lease, and is
+    listed as unreadable for the next attach to remove; meanwhile its host number is not handed out."""
     network = add(leases, "kha")
     with leases.locked():
         lease = leases.allocate(network, state_root, "c1")
     path = os.path.join(leases.root, "networks", "kha", "leases", f"{lease.host}.json")
     with open(path, "w", encoding="utf-8") as file:
         file.write("{truncated")
-    with pytest.raises(ContainerError, match=f"lease {path} is corrupt"):
-        leases.leases(network)
+    assert leases.leases(network) == []
+    assert leases.unreadable_leases(network) == [path]
+    with leases.locked():
+        assert leases.allocate(network, state_root, "c2").host == lease.host + 1
+    assert not [name for name in os.listdir(os.path.dirname(path)) if name.endswith(".tmp")], "a temporary was left"
 
 
 def test_veth_names_fit_ifnamsiz_and_differ_per_container(tmp_path, monkeypatch):
