@@ -33,8 +33,8 @@ def _vm_arguments(parser: argparse.ArgumentParser, many: bool) -> None:
                         help="the guest's clocks: real (the host's time) or icount (one ns per emulated "
                              "instruction: reproducible benchmark times, TCG only); auto is icount when TCG "
                              "runs --only benchmarks, real otherwise (default: auto)")
-    parser.add_argument("--timeout", type=float, default=1800.0, metavar="S",
-                        help="deadline per guest in seconds, after which it is killed (default: 1800; "
+    parser.add_argument("--timeout", type=float, default=2700.0, metavar="S",
+                        help="deadline per guest in seconds, after which it is killed (default: 2700; "
                              "each test also has its own 420 s limit inside the guest)")
     parser.add_argument("--memory", type=int, default=1024, metavar="MB", help="guest memory (default: 1024)")
     parser.add_argument("--cpus", type=int, metavar="N",
