@@ -17,6 +17,8 @@ EPILOG = """examples:
   python -m harness exec --kernel 6.12 -- uname -r
   python -m harness shell --kernel 6.12
   python -m harness kernels --fetch
+  python -m harness kernels update 6.12 --dry-run
+  python -m harness bisect --series 6.12 --from 6.12.107 --to 6.12.118 -- -k test_memory_high
   python -m harness run --only benchmarks --baseline kharness-results/benchmarks --report
   python -m harness bench compare kharness-results/run-A kharness-results/latest
 """
@@ -72,10 +74,37 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("command_argv", nargs="+", metavar="CMD", help="the command (after --)")
     sh = sub.add_parser("shell", help="an interactive shell in a disposable guest")
     _vm_arguments(sh, many=False)
-    ks = sub.add_parser("kernels", help="list the kernel matrix and what is cached; --fetch downloads")
+    ks = sub.add_parser("kernels", help="list the kernel matrix and what is cached; --fetch downloads; "
+                                        "`kernels update` pins the newest release of each series",
+                        description="List the matrix (`kernels [--fetch] [NAME...]`), or with `kernels update "
+                                    "[NAME...] [--dry-run]` look up the newest packaged release of each kernel's "
+                                    "series in its suite, show the change of versions and sha256 and the diff, "
+                                    "and rewrite kernels.toml.")
     ks.add_argument("--fetch", action="store_true", help="download and extract every kernel (or those named)")
-    ks.add_argument("names", nargs="*", help="kernels to fetch (default: all)")
+    ks.add_argument("names", nargs="*", metavar="[update] NAME",
+                    help="kernels to list, fetch or update (default: all); `update` first to update pins")
+    ks.add_argument("--dry-run", action="store_true", help="with update: show the change, write nothing")
     ks.add_argument("--matrix", type=Path, help="another kernels.toml")
+    bi = sub.add_parser("bisect", help="find the first packaged point release of a series where a test fails",
+                        description="Boot the Debian point releases of one series between --from (good) and "
+                                    "--to (bad), as git bisect tests commits, and name the first release where "
+                                    "pytest (arguments after --) fails, where a command fails (--exec), or where "
+                                    "a benchmark regresses against --from by the compare rule (--bench).")
+    _vm_arguments(bi, many=False)
+    bi.add_argument("--series", required=True, metavar="NAME", help="a kernel of kernels.toml, e.g. 6.12: its "
+                    "series and suite give the releases")
+    bi.add_argument("--from", dest="start", required=True, metavar="V1",
+                    help="a good release: 6.12.107, 6.12.107-1~deb12u1 or 6.12.107+deb12-cloud-amd64")
+    bi.add_argument("--to", dest="end", required=True, metavar="V2", help="a bad release, newer than V1")
+    how = bi.add_mutually_exclusive_group()
+    how.add_argument("--exec", dest="exec_command", action="store_true",
+                     help="the arguments after -- are a command run in each guest: exit 0 is good, else bad")
+    how.add_argument("--bench", action="store_true",
+                     help="run the benchmarks (pytest arguments after --, e.g. -k start); a significant "
+                          "regression against --from is bad")
+    bi.add_argument("--output", type=Path, default=Path("kharness-results") / "bisect",
+                    help="where each release's results and bisect.json go (default: kharness-results/bisect)")
+    bi.add_argument("pytest_args", nargs="*", help="pytest arguments, or the command with --exec (after --)")
     sub.add_parser("bench", add_help=False,
                    help="benchmark results: compare, store, report, check-report (see `bench --help`)")
     st = sub.add_parser("setup", help="check the system packages the harness needs")
@@ -93,7 +122,15 @@ def _options(args: argparse.Namespace) -> VmOptions:
 
 def list_kernels(args: argparse.Namespace) -> int:
     from .kernels import cache
-    from .kernels.spec import load_matrix
+    from .kernels.spec import DEFAULT_MATRIX, load_matrix
+    if args.names[:1] == ["update"]:
+        from .kernels.update import update
+        if args.fetch:
+            raise ValueError("kernels update writes pins; fetch them afterwards with `kernels --fetch`")
+        return update(args.matrix or DEFAULT_MATRIX, args.names[1:], cache.cache_root() / "apt-state",
+                      dry_run=args.dry_run, log=log)
+    if args.dry_run:
+        raise ValueError("--dry-run goes with `kernels update`")
     matrix = load_matrix(args.matrix) if args.matrix else load_matrix()
     names = args.names or list(matrix.kernels)
     for name in names:
@@ -115,6 +152,16 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "kernels":
         return list_kernels(args)
     opts = _options(args)
+    if args.command == "bisect":
+        from .bisect import BisectOptions, bisect
+        if opts.kernels:
+            raise ValueError("bisect boots the releases of --series; it takes no --kernel")
+        if args.exec_command and not args.pytest_args:
+            raise ValueError("bisect --exec needs the command after --")
+        bo = BisectOptions(args.series, args.start, args.end, [] if args.exec_command else args.pytest_args,
+                           command=args.pytest_args if args.exec_command else None, benchmarks=args.bench,
+                           output=args.output, matrix=args.matrix or BisectOptions.matrix)
+        return bisect(bo, opts, log=log)
     if args.command in ("exec", "shell") and len(opts.kernels) != 1:
         # Checked before anything is fetched or built: without --kernel every default kernel would be.
         raise ValueError(f"{args.command} boots one guest: pass --kernel once (a name of "

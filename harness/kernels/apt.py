@@ -81,36 +81,54 @@ def private_apt_options(state_root: Path, uri: str, suite: str) -> list[str]:
     ]
 
 
-def _apt(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+def apt_get(args: list[str], cwd: Path, tool: str = "apt-get") -> subprocess.CompletedProcess:
+    """Run apt-get (or apt-cache) with `args`; FetchError when it is missing or hangs."""
     # apt's download sandbox user (_apt) cannot write into our cache: download as ourselves.
-    cmd = ["apt-get", "-q", "-o", "APT::Sandbox::User=root", *args]
+    cmd = [tool, "-q", "-o", "APT::Sandbox::User=root", *args]
     try:
         return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900)
     except FileNotFoundError:
-        raise FetchError("apt-get not found: fetching Debian kernels needs a Debian or Ubuntu host; "
+        raise FetchError(f"{tool} not found: fetching Debian kernels needs a Debian or Ubuntu host; "
                          "pass --kernel PATH to a local bzImage instead") from None
     except subprocess.TimeoutExpired:
         raise FetchError(f"{' '.join(cmd)}: no answer within 900 s; check the network and apt mirror") from None
 
 
-def download(pkg: PackageRef, dest: Path, suite: str | None, state_root: Path) -> Path:
+def apt_cache(args: list[str], cwd: Path, allow_missing: bool = False) -> str:
+    """apt-cache's output; FetchError on failure (unless allow_missing: `show` of names the index lacks)."""
+    done = apt_get(args, cwd, tool="apt-cache")
+    if done.returncode != 0 and not (allow_missing and done.stdout.strip()):
+        raise FetchError(f"apt-cache {' '.join(args[-2:])} failed:\n{done.stderr.strip()}")
+    return done.stdout
+
+
+# What apt-get download says of a package or version its index does not have.
+_GONE = ("Unable to locate package", "was not found", "Can't select version", "has no installation candidate")
+
+
+def download(pkg: PackageRef, dest: Path, suite: str | None, state_root: Path, kernel: str = "") -> Path:
     """Download one pinned package into dest and return the .deb path (not yet verified)."""
     dest.mkdir(parents=True, exist_ok=True)
     target = f"{pkg.name}={pkg.version}"
-    first = _apt(["download", target], dest)
+    first = apt_get(["download", target], dest)
     if first.returncode != 0 and suite:
         uri = mirror_for(suite, configured_sources())
         opts = private_apt_options(state_root / suite, uri, suite)
-        update = _apt([*opts, "update"], dest)
+        update = apt_get([*opts, "update"], dest)
         if update.returncode != 0:
             raise FetchError(f"apt-get update of private state for {uri} {suite} failed:\n{update.stderr.strip()}")
-        first = _apt([*opts, "download", target], dest)
-    if first.returncode != 0:
+        first = apt_get([*opts, "download", target], dest)
+    if first.returncode != 0 and any(gone in first.stderr for gone in _GONE):
+        fix = f"python -m harness kernels update {kernel}".rstrip()
         raise FetchError(
-            f"apt-get download {target} failed:\n{first.stderr.strip()}\n"
-            "the pinned version may have left the mirror: pick a current version with "
-            f"`apt-cache policy {pkg.name}` and update vm-images/kernels.toml (version and sha256)"
+            f"{target}, pinned in kernels.toml{f' for kernel {kernel}' if kernel else ''}, is no longer on the "
+            f"mirror{f' (suite {suite})' if suite else ''}: Debian drops a version when a newer one lands. "
+            f"Run `{fix}` to pin the newest release of its series (it shows the change and rewrites "
+            f"kernels.toml).\napt-get said: {first.stderr.strip().splitlines()[-1] if first.stderr.strip() else ''}"
         )
+    if first.returncode != 0:
+        raise FetchError(f"apt-get download {target} failed:\n{first.stderr.strip()}\n"
+                         "check the network and the apt mirror, then run again")
     debs = sorted(dest.glob(f"{pkg.name}_*.deb"))
     if not debs:
         raise FetchError(f"apt-get download {target} succeeded but wrote no .deb into {dest}")

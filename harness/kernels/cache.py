@@ -79,7 +79,7 @@ def fetch(spec: KernelSpec, root: Path | None = None, log=print) -> BootableKern
         deb = debs_dir / pkg.deb_name
         if not deb.is_file():
             log(f"[{spec.name}] downloading {pkg.name}={pkg.version}")
-            deb = apt.download(pkg, debs_dir, spec.suite, root / "apt-state")
+            deb = apt.download(pkg, debs_dir, spec.suite, root / "apt-state", kernel=spec.name)
         verify(deb, pkg)
         debs.append(deb)
     # Extract into a temporary sibling and rename, so an interrupted run never leaves half a kernel.

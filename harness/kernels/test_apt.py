@@ -119,3 +119,23 @@ def test_private_apt_options_can_run_twice(tmp_path):
     private_apt_options(tmp_path, "http://deb.debian.org/debian", "sid")
     private_apt_options(tmp_path, "http://deb.debian.org/debian", "trixie")
     assert " trixie main" in (tmp_path / "etc" / "sources.list").read_text()
+
+
+def test_a_pin_gone_from_the_mirror_names_the_update_command(tmp_path, monkeypatch):
+    """When apt no longer has the pinned version, the error says so and names `kernels update NAME`."""
+    import subprocess
+
+    from harness.kernels import apt
+    from harness.kernels.spec import PackageRef
+
+    def gone(args, cwd, tool="apt-get"):
+        return subprocess.CompletedProcess(args, 100, "", "E: Version '6.12.110-1~deb12u1' for "
+                                           "'linux-image-6.12.110+deb12-cloud-amd64-unsigned' was not found\n")
+    monkeypatch.setattr(apt, "apt_get", gone)
+    pkg = PackageRef("linux-image-6.12.110+deb12-cloud-amd64-unsigned", "6.12.110-1~deb12u1", "0" * 64)
+    with pytest.raises(FetchError) as err:
+        apt.download(pkg, tmp_path, None, tmp_path / "state", kernel="6.12")
+    message = str(err.value)
+    assert "no longer on the mirror" in message
+    assert "python -m harness kernels update 6.12" in message
+    assert "was not found" in message
