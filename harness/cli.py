@@ -21,6 +21,7 @@ EPILOG = """examples:
   python -m harness bisect --series 6.12 --from 6.12.107 --to 6.12.118 -- -k test_memory_high
   python -m harness run --only benchmarks --baseline kharness-results/benchmarks --report
   python -m harness bench compare kharness-results/run-A kharness-results/latest
+  python -m harness report merge shard-5.10 shard-6.1 --output merged
 """
 
 
@@ -105,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     bi.add_argument("--output", type=Path, default=Path("kharness-results") / "bisect",
                     help="where each release's results and bisect.json go (default: kharness-results/bisect)")
     bi.add_argument("pytest_args", nargs="*", help="pytest arguments, or the command with --exec (after --)")
+    sub.add_parser("report", add_help=False,
+                   help="merge the run directories of CI shards into one run (see `report --help`)")
     sub.add_parser("bench", add_help=False,
                    help="benchmark results: compare, store, report, check-report (see `bench --help`)")
     st = sub.add_parser("setup", help="check the system packages the harness needs")
@@ -202,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     expected = (MatrixError, FetchError, NotAKernel, LayoutError, ModuleError, ImageError, ClosureError,
                 ImageSourceError, QemuError, ValueError)
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["report"]:
+        from .report.cli import main as report_main
+        return report_main(argv[1:])
     if argv[:1] == ["bench"]:
         from .bench.cli import main as bench_main
         return bench_main(argv[1:])

@@ -150,52 +150,18 @@ def run_suites(opts: VmOptions, pytest_args: list[str], out_base: Path | None = 
 
 
 def report(outcomes: list[launch.GuestOutcome], run_dir: Path, accel: str, version: str, log=print) -> int:
-    """Merge JUnit, print the table and one line per kernel; return the exit status."""
+    """Merge JUnit, print the table and one line per kernel; return the exit status.
+
+    `python -m harness report merge` builds the same files and lines from the shards of a sharded run."""
     reports, suites = [], []
     for o in outcomes:
-        xml = o.files.get("junit.xml")
-        if o.status in ("passed", "failed", "oops", "no-tests") and xml:
-            rep, suite = junit.parse(o.kernel, xml)
-        else:
-            rep, suite = junit.boot_failure(o.kernel, o.status, o.reason, o.console_log)
+        rep, suite = junit.for_outcome(o.kernel, o.status, o.reason, o.files.get("junit.xml"), o.console_log)
         reports.append(rep)
         suites.append(suite)
     junit.write_merged(suites, run_dir / "junit.xml")
-    timings = {o.kernel: {"status": o.status, "seconds": round(o.seconds, 2),
-                          "seconds_to_init": o.seconds_to_init, "seconds_to_first_test": o.seconds_to_first_test,
-                          "accel": accel, "qemu": version} for o in outcomes}
-    (run_dir / "summary.json").write_text(json.dumps(timings, indent=1))
-    table = summary.matrix_table(reports)
-    if table:
-        log("")
-        for line in table:
-            log(line)
-    log("")
-    for o, rep in zip(outcomes, reports):
-        counts = f"{rep.count('passed')} passed, {rep.count('failed') + rep.count('error')} failed, " \
-                 f"{rep.count('skipped')} skipped"
-        first = f"{o.seconds_to_first_test:.1f}" if o.seconds_to_first_test else "-"
-        runtime = "".join(f"; {k} {v}" for k, v in rep.properties.items() if k in ("runtime", "sabotage"))
-        log(f"{o.kernel:>8}: {o.status:<8} {counts}; first test at {first} s, whole run {o.seconds:.1f} s{runtime}")
-        # Skips are listed per kernel: a feature missing on an old kernel must be visible, not hidden.
-        for reason, count in summary.skip_reasons(rep).items():
-            log(f"{'':>8}  skipped {count}x: {reason}")
-        if not o.ok:
-            failed = [t.test_id for t in rep.tests if t.outcome in ("failed", "error")]
-            named = f": {', '.join(failed[:5])}" + (f" and {len(failed) - 5} more" if len(failed) > 5 else "") \
-                if failed and o.status in ("failed", "oops") else ""
-            log(f"{'':>8}  cause: {o.reason}{named}")
-            # The first line of each failure's message: a CI log that keeps only the output still says why.
-            for t in [t for t in rep.tests if t.outcome in ("failed", "error")][:5]:
-                why = (t.message.splitlines() or ["(no message)"])[0]
-                log(f"{'':>8}  {t.outcome} {t.test_id}: {why[:240]}")
-            log(f"{'':>8}  console log: {o.console_log}")
-            if o.status in ("panic", "crashed", "hung"):
-                for line in o.console_tail[-12:]:
-                    log(f"{'':>8}  | {line}")
-    log(f"JUnit XML: {run_dir / 'junit.xml'}")
-    t = summary.totals(reports)
-    log(f"{t['passed']} passed, {t['failed'] + t['error']} failed, {t['skipped']} skipped")
+    (run_dir / "summary.json").write_text(json.dumps(summary.entries(outcomes, accel, version), indent=1))
+    for line in summary.closing_lines(outcomes, reports, run_dir / "junit.xml"):
+        log(line)
     return 0 if all(o.ok for o in outcomes) else 1
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -53,16 +54,21 @@ def configured_sources(sources_dir: Path = SOURCES_DIR, sources_list: Path = SOU
     return found
 
 
-def mirror_for(suite: str, sources: list[AptSource]) -> str:
-    """The machine's Debian mirror that serves `suite` (security suites come from debian-security)."""
+def mirror_for(suite: str, sources: list[AptSource], override: str | None = None) -> str:
+    """The Debian mirror that serves `suite` (security suites come from debian-security): KHARNESS_DEBIAN_MIRROR
+    where set (a machine whose apt sources are not Debian's, such as an Ubuntu CI runner), else the machine's."""
     want_security = suite.endswith("-security")
+    override = (os.environ.get("KHARNESS_DEBIAN_MIRROR", "") if override is None else override).rstrip("/")
+    if override:
+        return override.removesuffix("-security") + ("-security" if want_security else "")
     for src in sources:
         is_security = src.uri.endswith("-security")
         if src.uri.endswith(("/debian", "/debian-security")) and is_security == want_security:
             return src.uri
     raise FetchError(
         f"no Debian mirror in the apt configuration ({SOURCES_DIR}) to fetch suite {suite!r} from; "
-        "add a deb.debian.org-style source for Debian, or pass --kernel PATH to a local bzImage"
+        "add a Debian source, set KHARNESS_DEBIAN_MIRROR to a Debian mirror's URI (its -security sibling serves "
+        "the security suites), or pass --kernel PATH to a local bzImage"
     )
 
 

@@ -80,6 +80,24 @@ SOURCES = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def no_mirror_override(monkeypatch):
+    """The tests read the apt configuration given to them, whatever the caller's environment says."""
+    monkeypatch.delenv("KHARNESS_DEBIAN_MIRROR", raising=False)
+
+
+def test_mirror_override_serves_machines_without_debian_sources(monkeypatch):
+    """KHARNESS_DEBIAN_MIRROR wins over the apt sources (an Ubuntu runner has none of Debian's); the -security
+    sibling serves security suites, and an empty value counts as unset."""
+    ubuntu = [AptSource("http://archive.example.org/ubuntu", "noble")]
+    monkeypatch.setenv("KHARNESS_DEBIAN_MIRROR", "http://mirror.example.org/debian/")
+    assert mirror_for("sid", ubuntu) == "http://mirror.example.org/debian"
+    assert mirror_for("bookworm-security", ubuntu) == "http://mirror.example.org/debian-security"
+    monkeypatch.setenv("KHARNESS_DEBIAN_MIRROR", "")
+    with pytest.raises(FetchError, match="KHARNESS_DEBIAN_MIRROR"):
+        mirror_for("sid", ubuntu)
+
+
 def test_mirror_for_security_suite_picks_debian_security():
     """A -security suite is fetched from the debian-security mirror."""
     assert mirror_for("bookworm-security", SOURCES) == "http://deb.debian.org/debian-security"

@@ -58,6 +58,19 @@ def parse(kernel: str, xml: bytes) -> tuple[KernelReport, ET.Element]:
     return report, merged
 
 
+# The statuses of a guest that sent its JUnit XML back; any other (panic, hung, crashed) never reported.
+REPORTED = ("passed", "failed", "oops", "no-tests")
+
+
+def for_outcome(kernel: str, status: str, reason: str, xml: bytes | None,
+                console_log: Path) -> tuple[KernelReport, ET.Element]:
+    """One kernel's report and testsuite as a run builds them: its guest's own JUnit XML when the guest
+    reported, else a synthetic boot failure carrying the status and its reason."""
+    if status in REPORTED and xml:
+        return parse(kernel, xml)
+    return boot_failure(kernel, status, reason, console_log)
+
+
 def boot_failure(kernel: str, status: str, reason: str, console_log: Path) -> tuple[KernelReport, ET.Element]:
     """A synthetic failed test for a guest that never reported (panic, hang, crash)."""
     suite = ET.Element("testsuite", name=f"kernel-{kernel}")

@@ -1,7 +1,5 @@
 """Tests of the test x kernel table and the outcome totals printed at the end of a run."""
 
-import pytest
-
 from harness.report import junit
 from harness.report.junit import KernelReport
 from harness.report.summary import matrix_table, totals
