@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 from .guests import VmOptions
+from .profiles import DEFAULT as DEFAULT_PROFILE, PROFILES
 
 EPILOG = """examples:
   python -m harness run                          # the default matrix of vm-images/kernels.toml
@@ -36,9 +37,13 @@ def _vm_arguments(parser: argparse.ArgumentParser, many: bool) -> None:
                         help="the guest's clocks: real (the host's time) or icount (one ns per emulated "
                              "instruction: reproducible benchmark times, TCG only); auto is icount when TCG "
                              "runs --only benchmarks, real otherwise (default: auto)")
-    parser.add_argument("--timeout", type=float, default=2700.0, metavar="S",
-                        help="deadline per guest in seconds, after which it is killed (default: 2700; "
-                             "each test also has its own 420 s limit inside the guest)")
+    parser.add_argument("--timeout", type=float, default=None, metavar="S",
+                        help="deadline per guest in seconds, after which it is killed (default: the profile's, "
+                             "1500 s for ci, 2700 for full; each test also has its own 420 s limit in the guest)")
+    parser.add_argument("--profile", choices=tuple(PROFILES), default=DEFAULT_PROFILE,
+                        help="repetitions of the soak and property tests: " + "; ".join(
+                            f"{p.name}: {p.description}" for p in PROFILES.values())
+                        + f" (default: {DEFAULT_PROFILE}); every test runs in every profile")
     parser.add_argument("--memory", type=int, default=1024, metavar="MB", help="guest memory (default: 1024)")
     parser.add_argument("--cpus", type=int, metavar="N",
                         help="guest vCPUs (default: 2; 1 under the icount clock, where a second vCPU hangs "
@@ -116,11 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _options(args: argparse.Namespace) -> VmOptions:
-    if args.timeout <= 0 or args.memory < 128 or (args.cpus is not None and args.cpus < 1):
+    timeout = args.timeout if args.timeout is not None else PROFILES[args.profile].deadline
+    if timeout <= 0 or args.memory < 128 or (args.cpus is not None and args.cpus < 1):
         raise ValueError("--timeout must be positive, --memory at least 128 MB, --cpus at least 1")
-    return VmOptions(kernels=args.kernel, modules=args.modules, accel=args.accel, timeout=args.timeout,
+    return VmOptions(kernels=args.kernel, modules=args.modules, accel=args.accel, timeout=timeout,
                      jobs=getattr(args, "jobs", 0), memory_mb=args.memory, cpus=args.cpus,
-                     append=args.append, verbose=args.verbose, matrix=args.matrix, clock=args.clock)
+                     append=args.append, verbose=args.verbose, matrix=args.matrix, clock=args.clock,
+                     profile=args.profile)
 
 
 def list_kernels(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ class VmOptions:
     kernels: list[str] = field(default_factory=list)
     modules: Path | None = None
     accel: str = "auto"
-    timeout: float = 2700.0  # 6.12 took 1528 s for the whole suites under TCG at a slow hour (2026-12-04)
+    timeout: float = 2700.0  # the full profile's; `run` takes its profile's (harness.profiles)
     jobs: int = 0
     memory_mb: int = 1024
     cpus: int | None = None  # None: 2, or 1 under the icount clock (see guest_cpus)
@@ -28,6 +28,7 @@ class VmOptions:
     verbose: bool = False
     matrix: Path | None = None
     clock: str = "auto"
+    profile: str = "ci"
 
 
 @dataclass

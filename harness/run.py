@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from . import guests
+from . import guests, profiles
 from .guests import Prepared, RunPlan, VmOptions
 from .progress import Progress
 from .pytest_args import check_runtime, requested_runtime, split_paths
@@ -70,10 +70,12 @@ def packed_runtimes() -> dict[str, Path]:
     return {path.name: path for path in other_runtimes()}
 
 
-def suite_env(environ: dict | None = None) -> dict:
-    """The SUITE_ENV variables set in `environ` (the host's environment by default)."""
+def suite_env(environ: dict | None = None, profile: str | None = None) -> dict:
+    """The SUITE_ENV variables set in `environ` (the host's environment by default), over the defaults of
+    `profile` (harness.profiles) when one is given."""
     environ = os.environ if environ is None else environ
-    return {name: environ[name] for name in SUITE_ENV if name in environ}
+    explicit = {name: environ[name] for name in SUITE_ENV if name in environ}
+    return profiles.guest_env(profiles.get(profile), explicit) if profile else explicit
 
 
 def guest_config(p: Prepared, opts: VmOptions, plan: RunPlan, out: Path, request: GuestRequest,
@@ -104,7 +106,7 @@ def run_suites(opts: VmOptions, pytest_args: list[str], out_base: Path | None = 
     plan = guests.plan(opts, benchmarks_only=only == "benchmarks", log=log)
     prepared = plan.prepared
     run_dir = output_dir(out_base)
-    log(f"[run] {plan.describe(opts.memory_mb, opts.timeout)}; results in {run_dir}")
+    log(f"[run] {plan.describe(opts.memory_mb, opts.timeout)}, profile {opts.profile}; results in {run_dir}")
     outcomes: dict[str, launch.GuestOutcome] = {}
     interrupted = threading.Event()
     # A console printed line by line (-v) and a redrawn status line would garble each other.
@@ -115,7 +117,8 @@ def run_suites(opts: VmOptions, pytest_args: list[str], out_base: Path | None = 
         progress.message(f"[{name}] booting {p.kernel.release}")
         progress.booting(name)
         request = GuestRequest("run", name, p.kernel.release, paths=tuple(named or guest_paths(only)),
-                               pytest_args=tuple(forwarded), context=plan.context, env=suite_env())
+                               pytest_args=tuple(forwarded), context=plan.context,
+                               env=suite_env(profile=opts.profile))
         cfg = guest_config(p, opts, plan, run_dir / name, request)
         outcome = launch.run_guest(name, cfg, run_dir / name, opts.timeout, opts.verbose, binary=plan.qemu,
                                    params=plan.params,
