@@ -15,6 +15,7 @@ EPILOG = """examples:
   python -m harness run                          # the default matrix of vm-images/kernels.toml
   python -m harness run --kernel 6.1 -- -k cgroup
   python -m harness run --kernel ~/linux/arch/x86/boot/bzImage --modules /lib/modules/6.13.0
+  python -m harness kconfig --check ~/linux && python -m harness run --kernel ~/linux -- -k cgroup
   python -m harness exec --kernel 6.12 -- uname -r
   python -m harness shell --kernel 6.12
   python -m harness kernels --fetch
@@ -28,7 +29,7 @@ EPILOG = """examples:
 
 def _vm_arguments(parser: argparse.ArgumentParser, many: bool) -> None:
     parser.add_argument("--kernel", action="append", default=[], metavar="NAME|PATH",
-                        help="a kernel of vm-images/kernels.toml or a bzImage path"
+                        help="a kernel of vm-images/kernels.toml, a bzImage path, or a kernel build tree"
                              + (" (repeatable; default: the matrix's default list)" if many else ""))
     parser.add_argument("--modules", type=Path, help="lib/modules/<release> directory for a --kernel PATH")
     parser.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto",
@@ -111,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     bi.add_argument("--output", type=Path, default=Path("kharness-results") / "bisect",
                     help="where each release's results and bisect.json go (default: kharness-results/bisect)")
     bi.add_argument("pytest_args", nargs="*", help="pytest arguments, or the command with --exec (after --)")
+    sub.add_parser("kconfig", add_help=False,
+                   help="check a kernel .config (or build tree) against vm-images/kharness.config (see `kconfig --help`)")
     sub.add_parser("report", add_help=False,
                    help="merge the run directories of CI shards into one run (see `report --help`)")
     sub.add_parser("bench", add_help=False,
@@ -212,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     expected = (MatrixError, FetchError, NotAKernel, LayoutError, ModuleError, ImageError, ClosureError,
                 ImageSourceError, QemuError, ValueError)
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["kconfig"]:
+        from .kernels.kconfig_cli import main as kconfig_main
+        return kconfig_main(argv[1:])
     if argv[:1] == ["report"]:
         from .report.cli import main as report_main
         return report_main(argv[1:])

@@ -40,7 +40,7 @@ class Prepared:
 
 
 def looks_like_path(arg: str) -> bool:
-    return "/" in arg or os.path.isfile(arg)
+    return "/" in arg or os.path.isfile(arg) or os.path.isdir(arg)
 
 
 def resolve_kernels(opts: VmOptions, log=print) -> list[cache.BootableKernel]:
@@ -53,7 +53,7 @@ def resolve_kernels(opts: VmOptions, log=print) -> list[cache.BootableKernel]:
     kernels = []
     for arg in names:
         if looks_like_path(arg):
-            kernels.append(cache.local(Path(arg), opts.modules))
+            kernels.append(cache.local(Path(arg), opts.modules, log=log))
             continue
         if matrix is None:
             matrix = load_matrix(opts.matrix) if opts.matrix else load_matrix()

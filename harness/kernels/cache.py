@@ -112,10 +112,14 @@ def fetch(spec: KernelSpec, root: Path | None = None, log=print) -> BootableKern
     return hit
 
 
-def local(path: Path, modules: Path | None) -> BootableKernel:
-    """A kernel given as a bzImage path, with an optional lib/modules/V directory."""
+def local(path: Path, modules: Path | None, log=print) -> BootableKernel:
+    """A kernel given as a bzImage path, or as a kernel build tree, with an optional lib/modules/V directory."""
+    if path.is_dir():
+        from .buildtree import tree_kernel
+        return tree_kernel(path, modules, log=log)
     if not path.is_file():
-        raise bzimage.NotAKernel(f"{path}: no such file (--kernel takes a matrix name or a bzImage path)")
+        raise bzimage.NotAKernel(f"{path}: no such file (--kernel takes a matrix name, a bzImage path or a "
+                                 "kernel build tree)")
     release = bzimage.release_of(path)
     if modules is not None and not modules.is_dir():
         raise bzimage.NotAKernel(f"--modules {modules}: not a directory (give lib/modules/<release>)")
