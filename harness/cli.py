@@ -40,7 +40,7 @@ def _vm_arguments(parser: argparse.ArgumentParser, many: bool) -> None:
                              "runs --only benchmarks, real otherwise (default: auto)")
     parser.add_argument("--timeout", type=float, default=None, metavar="S",
                         help="deadline per guest in seconds, after which it is killed (default: the profile's, "
-                             "1500 s for ci, 2700 for full; each test also has its own 420 s limit in the guest)")
+                             "2400 s for ci, 2700 for full; each test also has its own 420 s limit in the guest)")
     parser.add_argument("--profile", choices=tuple(PROFILES), default=DEFAULT_PROFILE,
                         help="repetitions of the soak and property tests: " + "; ".join(
                             f"{p.name}: {p.description}" for p in PROFILES.values())

@@ -28,7 +28,7 @@ PROFILES = {
             # Medians and IQRs per kernel for the regression record; `tox -e bench` keeps 30 rounds.
             "KHARNESS_BENCH_ROUNDS": "10",
         },
-        deadline=1500.0),
+        deadline=2400.0),
     "full": Profile(
         "full", "the suites' own defaults (150 lifecycle runs, 30 benchmark rounds)", {}, deadline=2700.0),
     "soak": Profile(
