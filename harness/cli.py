@@ -65,8 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "Arguments after -- go to pytest in every guest.")
     _vm_arguments(run, many=True)
     run.add_argument("--jobs", type=int, default=0, metavar="N",
-                     help="guests booted at once (default: host CPUs / vCPUs per guest, so no two vCPUs "
-                          "share a core; benchmarks in the host's time: 1)")
+                     help="guests booted at once (default: one per host CPU, since a guest keeps about one "
+                          "core busy; benchmarks in the host's time: 1)")
     run.add_argument("--output", type=Path, help="results directory (default: kharness-results/run-*)")
     run.add_argument("--only", choices=("suites", "benchmarks"),
                      help="run only the suites or only the benchmarks (default: both)")

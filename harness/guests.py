@@ -90,13 +90,15 @@ def guest_cpus(requested: int | None, clock: str) -> int:
     return 1 if clock == "icount" else DEFAULT_CPUS
 
 
-def default_jobs(count: int, vcpus: int, host_cpus: int | None = None) -> int:
-    """Guests booted at once: as many as the host's CPUs hold without sharing a core between two vCPUs.
+def default_jobs(count: int, host_cpus: int | None = None) -> int:
+    """Guests booted at once: one per host CPU (at most one per kernel).
 
-    Two 2-vCPU guests on this 2-core machine took 15-20 s to their first test instead of 11 s alone, and the
-    whole run was barely shorter; a guest's vCPUs are threads that want a core each."""
+    A guest keeps about one core busy whatever its vCPUs: pytest runs one test at a time (a 2-vCPU TCG guest's
+    vCPU threads used 75% and 33% of a core in the suites). Two 2-vCPU guests on this 2-core machine ran the
+    same tests on 5.10 and 6.1 in 146 s against 245 s one after the other (each guest 17-20% slower, first
+    test at 21 s instead of 14-17 s; 2026-12-04)."""
     host_cpus = host_cpus or os.cpu_count() or 1
-    return max(1, min(count, host_cpus // max(1, vcpus)))
+    return max(1, min(count, host_cpus))
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ def plan(opts: VmOptions, benchmarks_only: bool = False, log=print) -> RunPlan:
     cpus = guest_cpus(opts.cpus, clock)
     # Benchmarks in the host's time boot one guest at a time: parallel guests disturb each other's timings
     # (IQRs grew 5-10x with two TCG guests on two cores). icount times do not depend on the host's load.
-    jobs = opts.jobs or (1 if benchmarks_only and clock == "real" else default_jobs(len(prepared), cpus))
+    jobs = opts.jobs or (1 if benchmarks_only and clock == "real" else default_jobs(len(prepared)))
     return RunPlan(prepared, qemu, version, params, accel, clock, cpus, jobs, host_context(accel, version, clock))
 
 

@@ -30,9 +30,8 @@ def test_icount_guests_get_one_vcpu_unless_asked_otherwise():
     assert (guest_cpus(None, "icount"), guest_cpus(None, "real"), guest_cpus(4, "icount")) == (1, 2, 4)
 
 
-def test_guests_at_once_never_share_a_core_between_two_vcpus():
-    """2-vCPU guests: 1 at a time on 2 cores, 4 on 8; 1-vCPU (icount) guests: 2 on 2 cores; never 0 or > kernels."""
-    assert default_jobs(3, vcpus=2, host_cpus=2) == 1
-    assert default_jobs(3, vcpus=2, host_cpus=8) == 3 and default_jobs(5, vcpus=2, host_cpus=8) == 4
-    assert default_jobs(3, vcpus=1, host_cpus=2) == 2
-    assert default_jobs(1, vcpus=4, host_cpus=2) == 1
+def test_guests_at_once_are_one_per_host_cpu():
+    """One guest per host CPU (a guest keeps about one core busy), never 0 and never more than the kernels."""
+    assert default_jobs(4, host_cpus=2) == 2
+    assert default_jobs(3, host_cpus=8) == 3 and default_jobs(9, host_cpus=8) == 8
+    assert default_jobs(1, host_cpus=2) == 1
