@@ -15,7 +15,7 @@ from pathlib import Path
 from ..kernels import modules as kmod
 from ..kernels.cache import BootableKernel, cache_root
 from ..request import MODULES_DIR
-from . import bytecode, elf, python_tree
+from . import bytecode, elf, python_tree, rewrite
 from .cpio import CpioWriter
 from .tree import ImageTree
 
@@ -166,6 +166,10 @@ def _write_project(project: list[Path], out: Path) -> int:
     tree = ImageTree()
     for path in project:
         tree.add_host(path)
+    # pytest's rewritten asserts, so the guest does not rewrite every test module before its first test.
+    sources = {os.path.abspath(p): Path(p).read_bytes() for p in project if str(p).endswith(".py")}
+    for pyc_path, data in rewrite.pytest_pycs(sources, str(python_tree.PROJECT_ROOT)).items():
+        tree.add_bytes(pyc_path, data)
     return _pack(tree, out)
 
 
