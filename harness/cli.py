@@ -149,7 +149,7 @@ def list_kernels(args: argparse.Namespace) -> int:
     for name in names:
         spec = matrix.get(name)
         if args.fetch:
-            cache.fetch(spec)
+            cache.fetch(spec, matrix=args.matrix)
         hit = cache.cached(spec)
         default = "default" if name in matrix.default else ""
         state = f"cached at {hit.vmlinuz.parent}" if hit else "not cached"

@@ -57,7 +57,7 @@ def resolve_kernels(opts: VmOptions, log=print) -> list[cache.BootableKernel]:
             continue
         if matrix is None:
             matrix = load_matrix(opts.matrix) if opts.matrix else load_matrix()
-        kernels.append(cache.fetch(matrix.get(arg), log=log))
+        kernels.append(cache.fetch(matrix.get(arg), log=log, matrix=opts.matrix))
     return kernels
 
 

@@ -112,7 +112,8 @@ def apt_cache(args: list[str], cwd: Path, allow_missing: bool = False) -> str:
 _GONE = ("Unable to locate package", "was not found", "Can't select version", "has no installation candidate")
 
 
-def download(pkg: PackageRef, dest: Path, suite: str | None, state_root: Path, kernel: str = "") -> Path:
+def download(pkg: PackageRef, dest: Path, suite: str | None, state_root: Path, kernel: str = "",
+             matrix: Path | None = None) -> Path:
     """Download one pinned package into dest and return the .deb path (not yet verified)."""
     dest.mkdir(parents=True, exist_ok=True)
     target = f"{pkg.name}={pkg.version}"
@@ -125,12 +126,13 @@ def download(pkg: PackageRef, dest: Path, suite: str | None, state_root: Path, k
             raise FetchError(f"apt-get update of private state for {uri} {suite} failed:\n{update.stderr.strip()}")
         first = apt_get([*opts, "download", target], dest)
     if first.returncode != 0 and any(gone in first.stderr for gone in _GONE):
-        fix = f"python -m harness kernels update {kernel}".rstrip()
+        fix = f"python -m harness kernels update {kernel}".rstrip() + (f" --matrix {matrix}" if matrix else "")
         raise FetchError(
-            f"{target}, pinned in kernels.toml{f' for kernel {kernel}' if kernel else ''}, is no longer on the "
+            f"{target}, pinned in {matrix or 'kernels.toml'}{f' for kernel {kernel}' if kernel else ''}, is no "
+            f"longer on the "
             f"mirror{f' (suite {suite})' if suite else ''}: Debian drops a version when a newer one lands. "
             f"Run `{fix}` to pin the newest release of its series (it shows the change and rewrites "
-            f"kernels.toml).\napt-get said: {first.stderr.strip().splitlines()[-1] if first.stderr.strip() else ''}"
+            f"the pin).\napt-get said: {first.stderr.strip().splitlines()[-1] if first.stderr.strip() else ''}"
         )
     if first.returncode != 0:
         raise FetchError(f"apt-get download {target} failed:\n{first.stderr.strip()}\n"

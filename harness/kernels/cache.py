@@ -65,7 +65,7 @@ def cached(spec: KernelSpec, root: Path | None = None) -> BootableKernel | None:
     return BootableKernel(spec.name, info["release"], entry / info["vmlinuz"], modules)
 
 
-def fetch(spec: KernelSpec, root: Path | None = None, log=print) -> BootableKernel:
+def fetch(spec: KernelSpec, root: Path | None = None, log=print, matrix: Path | None = None) -> BootableKernel:
     """Download, verify and extract a kernel of the matrix, unless the cache already has it."""
     root = root or cache_root()
     hit = cached(spec, root)
@@ -79,7 +79,7 @@ def fetch(spec: KernelSpec, root: Path | None = None, log=print) -> BootableKern
         deb = debs_dir / pkg.deb_name
         if not deb.is_file():
             log(f"[{spec.name}] downloading {pkg.name}={pkg.version}")
-            deb = apt.download(pkg, debs_dir, spec.suite, root / "apt-state", kernel=spec.name)
+            deb = apt.download(pkg, debs_dir, spec.suite, root / "apt-state", kernel=spec.name, matrix=matrix)
         verify(deb, pkg)
         debs.append(deb)
     # Extract into a temporary sibling and rename, so an interrupted run never leaves half a kernel.

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .series import PointRelease, list_series
-from .spec import KernelSpec, Matrix, MatrixError, load_matrix, parse_matrix, toml_path
+from .spec import DEFAULT_MATRIX, KernelSpec, Matrix, MatrixError, load_matrix, parse_matrix, toml_path
 
 
 @dataclass(frozen=True)
@@ -95,5 +95,6 @@ def update(path: Path, names: list[str], state_root: Path, dry_run: bool = False
         log(f"--dry-run: {path} left as it was")
         return 0
     path.write_text(new_text)
-    log(f"wrote {path}; `python -m harness kernels --fetch` downloads and checks the new packages")
+    matrix = "" if path == DEFAULT_MATRIX else f" --matrix {path}"
+    log(f"wrote {path}; `python -m harness kernels --fetch{matrix}` downloads and checks the new packages")
     return 0
