@@ -8,7 +8,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from . import guests, profiles
@@ -16,6 +15,7 @@ from .guests import Prepared, RunPlan, VmOptions
 from .progress import Progress
 from .pytest_args import check_runtime, requested_runtime, split_paths
 from .report import junit, summary
+from .report.rundir import fresh_run_dir
 from .request import GuestRequest
 from .vm import launch
 from .vm.qemu import GuestConfig
@@ -28,18 +28,7 @@ def output_dir(base: Path | None) -> Path:
     if base is not None:
         base.mkdir(parents=True, exist_ok=True)
         return base
-    RESULTS_ROOT.mkdir(exist_ok=True)
-    run_dir = RESULTS_ROOT / datetime.now().strftime("run-%Y%m%d-%H%M%S")
-    suffix = 0
-    while run_dir.exists():
-        suffix += 1
-        run_dir = RESULTS_ROOT / f"{datetime.now().strftime('run-%Y%m%d-%H%M%S')}-{suffix}"
-    run_dir.mkdir()
-    latest = RESULTS_ROOT / "latest"
-    if latest.is_symlink() or not latest.exists():
-        latest.unlink(missing_ok=True)
-        latest.symlink_to(run_dir.name)
-    return run_dir
+    return fresh_run_dir(RESULTS_ROOT)
 
 
 # The runtime's own tests that need a guest (pure cgroup v2, eBPF device programs) run with the suites.

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import junit, summary
 from .junit import KernelReport
+from .rundir import fresh_run_dir
 
 # Where `python -m harness run` puts its runs (harness.run.RESULTS_ROOT; not imported: report sits below run).
 RESULTS_ROOT = Path("kharness-results")
@@ -135,18 +136,7 @@ def read_shards(paths: list[Path]) -> list[Shard]:
 
 def default_output(root: Path = RESULTS_ROOT, now: datetime | None = None) -> Path:
     """A fresh root/run-YYYYmmdd-HHMMSS-merged (a suffix if taken), and root/latest pointing to it."""
-    stamp = (now or datetime.now()).strftime("run-%Y%m%d-%H%M%S")
-    root.mkdir(parents=True, exist_ok=True)
-    out, suffix = root / f"{stamp}-merged", 0
-    while out.exists():
-        suffix += 1
-        out = root / f"{stamp}-merged-{suffix}"
-    out.mkdir()
-    latest = root / "latest"
-    if latest.is_symlink() or not latest.exists():
-        latest.unlink(missing_ok=True)
-        latest.symlink_to(out.name)
-    return out
+    return fresh_run_dir(root, "merged", now)
 
 
 def prepare_output(out: Path) -> Path:
