@@ -15,6 +15,7 @@ from ..request import EXIT_CANNOT_EXECUTE, EXIT_INIT_FAILED, INIT_READY, GuestRe
 from . import sysfs
 
 RESULTS_PORT = "/dev/ttyS1"
+HYPOTHESIS_STORAGE = "/var/cache/kharness-hypothesis"  # harness.image.hypothesis_cache.GUEST_STORAGE
 OUT = Path("/tmp/kharness")
 
 
@@ -66,6 +67,8 @@ def guest_env(request: GuestRequest) -> dict:
         # Third-party plugins load only when asked for: every import costs ~20x under TCG.
         "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
+        # The caches the image carries (harness.image.hypothesis_cache): computed in a guest, they cost minutes.
+        "HYPOTHESIS_STORAGE_DIRECTORY": HYPOTHESIS_STORAGE,
         "TERM": "dumb",
     })
     return env

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..kernels import modules as kmod
 from ..kernels.cache import BootableKernel, cache_root
 from ..request import MODULES_DIR
-from . import bytecode, elf, python_tree, rewrite
+from . import bytecode, elf, hypothesis_cache, python_tree, rewrite
 from .cpio import CpioWriter
 from .tree import ImageTree
 
@@ -159,6 +159,9 @@ def _write_base(sources: dict[str, list[Path]], out: Path) -> int:
     elves = [p for p in packed if p.suffix not in TEXT_SUFFIXES and not p.is_symlink() and elf.is_elf(p)]
     for lib in sorted(elf.library_closure(elves)):
         tree.add_host(lib)
+    # hypothesis's Unicode and codec tables: computing them in a guest took most of a from_regex test.
+    for path, data in hypothesis_cache.storage_files(unicode=True).items():
+        tree.add_bytes(path.lstrip("/"), data)
     return _pack(tree, out)
 
 
@@ -170,6 +173,9 @@ def _write_project(project: list[Path], out: Path) -> int:
     sources = {os.path.abspath(p): Path(p).read_bytes() for p in project if str(p).endswith(".py")}
     for pyc_path, data in rewrite.pytest_pycs(sources, str(python_tree.PROJECT_ROOT)).items():
         tree.add_bytes(pyc_path, data)
+    # hypothesis's constants of each project module, which it otherwise parses in every guest.
+    for path, data in hypothesis_cache.storage_files(modules=sorted(sources)).items():
+        tree.add_bytes(path.lstrip("/"), data)
     return _pack(tree, out)
 
 
