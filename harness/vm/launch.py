@@ -35,11 +35,16 @@ def kill_all() -> None:
         _kill(proc)
 
 
-def _kill(proc: subprocess.Popen) -> None:
+def _signal_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the guest's process group without waiting (the reader thread's way to end a hung guest)."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    _signal_group(proc)
     proc.wait()
     with _live_lock:
         _live.discard(proc)
@@ -70,6 +75,9 @@ def classify(state: ConsoleState, results: channel.Results, timed_out: bool, qem
     """Decide the outcome from what the console showed and what the results channel carried."""
     if state.panic:
         return "panic", f"kernel panic: {state.panic}"
+    if state.stuck:
+        return "hung", (f"the guest's kernel reported a CPU stuck in kernel code ({state.stuck}); QEMU was killed "
+                        f"then, not at the {timeout:.0f} s deadline")
     if timed_out:
         return "hung", f"no result within the {timeout:.0f} s deadline; QEMU was killed"
     if results.exit_status is None:
@@ -115,6 +123,8 @@ def run_guest(name: str, cfg: GuestConfig, out_dir: Path, timeout: float, verbos
                     sys.stdout.write(f"[{name}] {line}\n")
                     sys.stdout.flush()
                 mark = state.feed(line)
+                if mark == "stuck":
+                    _signal_group(proc)  # hung for good: the deadline would only waste the rest of its time
                 if mark and mark not in marks:
                     marks[mark] = time.monotonic() - started
                 if mark and on_console is not None:

@@ -121,3 +121,19 @@ def test_an_oops_that_interrupts_a_pytest_line_is_quoted_from_its_own_words():
     """A node id printed before the oops on the same line is not part of the reason; nor is the timestamp."""
     state = parse_log("suites/test_x.py::test_y[mount] [  144.559277] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI")
     assert state.oops == ["Oops: int3: 0000 [#1] PREEMPT SMP NOPTI"]
+
+
+def test_soft_lockup_past_the_limit_marks_the_guest_stuck():
+    """The saved 6.1 console whose CPU#0 stayed in kernel code: the watchdog's reports under the limit (48, 75,
+    104 s) are oopses, the first at or past 120 s (130 s) makes the guest stuck, with the kernel's own words."""
+    state = parse_log((TESTDATA / "softlockup-6.1-cpu-max.log").read_text())
+    assert state.stuck == "soft lockup - CPU#0 stuck for 130s! [python:87]"
+    assert sum("soft lockup" in oops for oops in state.oops) == 3
+    assert state.panic is None
+
+
+def test_a_short_soft_lockup_is_only_an_oops():
+    """A lockup the kernel reports once, at 48 s, and then recovers from is not a hang."""
+    state = ConsoleState()
+    assert state.feed("[   68.667540] watchdog: BUG: soft lockup - CPU#1 stuck for 48s! [runc:512]") == "oops"
+    assert state.stuck is None

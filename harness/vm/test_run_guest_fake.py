@@ -148,3 +148,19 @@ def test_fake_reads_the_harness_command_line_and_refuses_one_without_a_results_p
     i = cmd.index("chardev:results")
     with pytest.raises(fake_qemu.UsageError, match="two serial ports"):
         fake_qemu.parse_argv(cmd[:i - 1] + cmd[i + 1:])
+
+
+def test_soft_lockup_is_killed_when_the_kernel_says_so_not_at_the_deadline(tmp_path, binary):
+    """A guest whose kernel reports a CPU stuck for 130 s and that would run on is `hung` as soon as that line
+    arrives, long before its deadline; the reason quotes the kernel; the fake and its helper are gone."""
+    started = time.monotonic()
+    outcome = boot(tmp_path, binary, "softlockup", timeout=60)
+    elapsed = time.monotonic() - started
+    assert outcome.status == "hung"
+    assert "soft lockup - CPU#0 stuck for 130s! [python:87]" in outcome.reason
+    assert "deadline" in outcome.reason and elapsed < 20
+    pids = fake_pids(tmp_path / "out")
+    deadline = time.monotonic() + 2.0
+    while any(map(running, pids)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert [pid for pid in pids if running(pid)] == []
