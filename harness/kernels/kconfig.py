@@ -130,8 +130,8 @@ def read_config(path: Path) -> dict[str, str]:
 
 
 def parse_fragment_text(text: str, where: str = str(FRAGMENT)) -> list[Requirement]:
-    """The requirements of a fragment: every CONFIG_X=VALUE line, with the class and purpose of the
-    `# [CLASS] purpose` line that opens its group."""
+    """The requirements of a fragment: every CONFIG_X=VALUE line (and `# CONFIG_X is not set`: X must be off),
+    with the class and purpose of the `# [CLASS] purpose` line that opens its group."""
     requirements: list[Requirement] = []
     kind = purpose = None
     for number, raw in enumerate(text.splitlines(), 1):
@@ -143,14 +143,16 @@ def parse_fragment_text(text: str, where: str = str(FRAGMENT)) -> list[Requireme
                 raise KconfigError(f"{where}:{number}: unknown class [{kind}]: expected one of "
                                    f"{', '.join(f'[{c}]' for c in CLASSES)}")
             continue
-        if not line or line.startswith("#"):
+        # An option asked off is spelt as kconfig (and merge_config.sh) spell it: `# CONFIG_X is not set`.
+        unset = _UNSET.fullmatch(line)
+        if not unset and (not line or line.startswith("#")):
             continue
-        match = _SET.fullmatch(line)
+        match = unset or _SET.fullmatch(line)
         if not match:
             raise KconfigError(f"{where}:{number}: {raw[:60]!r} is not a CONFIG_NAME=VALUE line")
         if kind is None:
             raise KconfigError(f"{where}:{number}: {match.group(1)} comes before any '# [CLASS] purpose' line")
-        name, value = match.groups()
+        name, value = (match.group(1), "n") if unset else match.groups()
         requirements.append(Requirement(name, value, kind, purpose, number))
     if not requirements:
         raise KconfigError(f"{where}: no CONFIG_NAME=VALUE line")
@@ -179,6 +181,10 @@ def judge(req: Requirement, actual: str | None, modules: Collection[str] | None)
         return Finding(req, actual, "missing", f"needs at least {req.value}")
     if actual == req.value:
         return Finding(req, actual, "ok", "met")
+    if req.value == "n":
+        if actual in (None, "m"):  # absent, or a module the guest never loads: off either way
+            return Finding(req, actual, "ok", "met")
+        return Finding(req, actual, "missing", "must be off (# ... is not set), or a module")
     if actual == "m" and req.value == "y":
         if req.module:
             if modules is None:

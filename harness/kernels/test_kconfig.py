@@ -116,11 +116,11 @@ def test_fragment_unknown_class_is_an_error():
 
 
 def test_shipped_fragment_parses_without_duplicates():
-    """vm-images/kharness.config parses; every option appears once, as =y or a number."""
+    """vm-images/kharness.config parses; every option appears once, as =y, a number, or off (not set)."""
     reqs = kconfig.load_fragment()
     names = [req.name for req in reqs]
     assert len(names) == len(set(names))
-    assert all(req.value == "y" or req.value.isdigit() for req in reqs)
+    assert all(req.value in ("y", "n") or req.value.isdigit() for req in reqs)
     assert {"CONFIG_BLK_DEV_INITRD", "CONFIG_DEVTMPFS", "CONFIG_SERIAL_8250_CONSOLE", "CONFIG_TIME_NS",
             "CONFIG_USER_NS", "CONFIG_CGROUP_BPF", "CONFIG_BLK_DEV_THROTTLING", "CONFIG_SECCOMP_FILTER",
             "CONFIG_IPV6_MULTIPLE_TABLES"} <= set(names)
@@ -184,6 +184,17 @@ def test_judge_module_for_boot_or_suites_must_be_built_in():
     assert boot.verdict == "missing" and "before it loads any module" in boot.detail
     suites = kconfig.judge(requirement("CONFIG_IPV6", "y", "suites"), "m", AnyModule())
     assert suites.verdict == "missing" and "loads no module but veth" in suites.detail
+
+
+def test_an_option_that_must_be_off_is_read_and_judged():
+    """`# CONFIG_X is not set` in a fragment asks for X off: not set, absent or a module (never loaded by the
+    guest) meet it; =y is missing, saying so. The shipped fragment asks this of IPV6_SIT."""
+    [off] = kconfig.parse_fragment_text("# [suites] no fallback tunnel\n# CONFIG_IPV6_SIT is not set\n")
+    assert (off.name, off.value, off.kind) == ("CONFIG_IPV6_SIT", "n", "suites")
+    assert [kconfig.judge(off, actual, None).verdict for actual in ("n", None, "m", "y")] == \
+        ["ok", "ok", "ok", "missing"]
+    assert "must be off" in kconfig.judge(off, "y", None).detail
+    assert "CONFIG_IPV6_SIT" in {req.name for req in kconfig.load_fragment() if req.value == "n"}
 
 
 def test_check_of_a_config_made_from_the_fragment_is_clean():
