@@ -92,6 +92,18 @@ def releases_between(opts: BisectOptions, log=print) -> tuple[KernelSpec, list[P
     return spec, releases[lo:hi + 1]
 
 
+def comparison_line(comparison, reference: str) -> str:
+    """One line on a --bench step: how many benchmarks were compared with the first release, how many regressed,
+    and the largest change either way, so a good step shows what it rests on."""
+    rows = comparison.rows
+    if not rows:
+        return f"[bisect] no benchmark in common with {reference}: nothing compared"
+    largest = max(rows, key=lambda row: abs(row.change))
+    return (f"[bisect] {len(rows)} benchmarks compared with {reference}: {len(comparison.regressions)} regressed; "
+            f"largest change {largest.change:+.1f}% ({largest.benchmark}, p={largest.p:.3g}, "
+            f"threshold {largest.threshold:g}%)")
+
+
 def bisect(opts: BisectOptions, vm: VmOptions, log=print) -> int:
     """Bisect; print each step and the first bad release. 0 when one was found, 1 when none, 2 on bad input."""
     from . import run
@@ -125,6 +137,7 @@ def bisect(opts: BisectOptions, vm: VmOptions, log=print) -> int:
                 comparison = compare.compare_paths(opts.output / releases[0].version.split("-")[0] / "run",
                                                    out / "run", thresholds=thresholds.load())
                 bad = bool(comparison.regressions)
+                log(comparison_line(comparison, releases[0].release))
                 for row in comparison.regressions:
                     log(f"[bisect] {row.benchmark}: {row.change:+.1f}% (p={row.p:.3g})")
         verdict = "bad" if bad else "good"

@@ -37,3 +37,23 @@ def test_matrix_text_parses_back_to_the_release():
     assert matrix.default == ("6.12",)
     got = matrix.kernels["6.12"]
     assert (got.release, got.packages, got.suite) == (spec.release, spec.packages, spec.suite)
+
+
+def _row(name: str, change: float, verdict: str, p: float = 0.001):
+    from harness.bench.compare import Row
+    return Row("6.12", name, 0.0085, 0.0085 * (1 + change / 100), change, p, 5.0, verdict, 10, 10)
+
+
+def test_a_bench_step_says_what_it_compared_and_its_largest_change():
+    """A --bench step's line names the count compared, the regressions and the largest change either way (a good
+    step shows what it rests on); with nothing in common it says nothing was compared."""
+    from harness.bench.compare import Comparison
+    from harness.bisect import comparison_line
+    comparison = Comparison(alpha=0.01, permutations=2000, default_threshold=5.0,
+                            rows=[_row("test_fork_exec_true", 1.4, "unchanged"),
+                                  _row("test_clone3_one_namespace[mount]", -2.4, "unchanged", p=0.0005)])
+    assert comparison_line(comparison, "6.12.113+deb12-cloud-amd64") == (
+        "[bisect] 2 benchmarks compared with 6.12.113+deb12-cloud-amd64: 0 regressed; largest change -2.4% "
+        "(test_clone3_one_namespace[mount], p=0.0005, threshold 5%)")
+    empty = Comparison(alpha=0.01, permutations=2000, default_threshold=5.0)
+    assert "nothing compared" in comparison_line(empty, "6.12.113+deb12-cloud-amd64")
