@@ -41,6 +41,13 @@ def test_device_program_key_is_pinned(guest_kernel):
         os.close(fd)
 
 
+def test_cfs_bandwidth_key_is_pinned(guest_kernel):
+    """The init gave its pin cgroup a finite cpu.max (sysfs.pin_cfs_bandwidth), so the scheduler's CPU bandwidth
+    static key is on before any test writes a quota: no suite patches the scheduler's text while it runs."""
+    from harness.guest.sysfs import CFS_BANDWIDTH_PIN_CGROUP, CFS_BANDWIDTH_PIN_QUOTA
+    assert (CGROUP / CFS_BANDWIDTH_PIN_CGROUP / "cpu.max").read_text().split() == CFS_BANDWIDTH_PIN_QUOTA.split()
+
+
 def test_child_cgroup_gets_the_controllers(guest_kernel, tmp_path):
     """A child cgroup created under the root exposes memory.max and pids.max (controllers delegated)."""
     child = CGROUP / f"kharness-probe-{os.getpid()}"

@@ -127,6 +127,10 @@ def main() -> None:
             # A custom kernel without cgroup BPF (OSError, or the runtime's ContainerError): only the TCG workaround
             # goes, so say it and go on.
             say(f"cannot pin the cgroup device program (static key may toggle per container): {error}")
+        try:
+            sysfs.pin_cfs_bandwidth()
+        except OSError as error:  # a kernel without CFS bandwidth control (no cpu.max): nothing to keep on
+            say(f"cannot pin a CPU quota (the CPU bandwidth static key may toggle per test): {error}")
         loaded = sysfs.load_modules()
         uptime = Path("/proc/uptime").read_text().split()[0]
         print(f"{INIT_READY} {uptime} s uptime; modules {','.join(loaded) or 'none'}"

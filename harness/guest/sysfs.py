@@ -124,6 +124,29 @@ def pin_device_program(root: Path = Path("/sys/fs/cgroup")) -> str:
     return str(path)
 
 
+# A cgroup that holds a CPU quota for the guest's lifetime (see pin_cfs_bandwidth).
+CFS_BANDWIDTH_PIN_CGROUP = "kharness-cfs-bandwidth-pin"
+# 10 CPUs' worth per period: a finite quota, which is all the key needs; the cgroup holds no process anyway.
+CFS_BANDWIDTH_PIN_QUOTA = "1000000 100000"
+
+
+def pin_cfs_bandwidth(root: Path = Path("/sys/fs/cgroup")) -> str:
+    """Give an empty cgroup of its own a finite cpu.max, so the scheduler's static key for CPU bandwidth control
+    (__cfs_bandwidth_used) is on from boot; returns the cgroup's path.
+
+    The key is on while any cgroup has a quota, so without this the first cpu.max a suite writes turns it on,
+    patching the scheduler's hot paths through int3 (text_poke_bp) while the other vCPU runs them. Under QEMU's
+    TCG that went wrong twice on 2026-12-05, both times in test_cpu_max_caps_a_busy_loop, with two guests
+    running: 7.2 died with "Oops: int3" in dequeue_task_fair, and 6.1 hung in kernel code (soft lockup). The
+    same emulator race as pin_device_program's; with the key on from boot the suites' quotas patch nothing.
+    The quota is on a sibling of every container's cgroup: it limits none of them.
+    """
+    path = root / CFS_BANDWIDTH_PIN_CGROUP
+    path.mkdir(exist_ok=True)
+    (path / "cpu.max").write_text(CFS_BANDWIDTH_PIN_QUOTA)
+    return str(path)
+
+
 def load_modules(directory: Path = Path("/") / MODULES_DIR) -> list[str]:
     """Load the packed modules in dependency order with init_module(2); return their names."""
     order = directory / "order"
