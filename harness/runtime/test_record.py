@@ -31,6 +31,18 @@ def test_positional_keyword_and_default_arguments():
     assert first.tags == {} and first.tags is not Point(1).tags
 
 
+def test_every_field_by_position_or_by_keyword_fills_the_record():
+    """The two fast call shapes (all fields positional, all by keyword) give the same record as the generic one,
+    and a full-size keyword call with a wrong name is still refused, naming it."""
+    tags = {"a": 1}
+    assert Point(1, 2, tags) == Point(x=1, tags=tags, y=2) == Point(1, y=2, tags=tags)
+    assert Point(x=1, y=2, tags=tags).tags is tags
+    with pytest.raises(TypeError, match="unexpected keyword argument 'z'"):
+        Point(x=1, y=2, z=tags)
+    with pytest.raises(FrozenInstanceError):
+        Point(1, 2, tags).x = 3
+
+
 def test_bad_arguments_name_the_field():
     """Missing, repeated, unknown and surplus arguments raise TypeError naming the field or the count."""
     with pytest.raises(TypeError, match="missing required argument 'x'"):
